@@ -1,0 +1,90 @@
+"""Activation normalization (Glow §3.1)."""
+
+import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
+
+# Added to the per-channel standard deviation at initialisation so that a constant channel
+# (an all-black MNIST border after a squeeze) gets a large but finite scale.
+_INIT_STD_EPSILON = 1e-6
+
+
+class ActNorm(tfb.Bijector):
+    """Per-channel affine map with data-dependent initialisation.
+
+    Inverse (x→z, the paper's direction): `z = (x + loc) * exp(log_scale)`.
+    Forward (z→x): `x = z * exp(-log_scale) - loc`.
+    The log-determinant of the inverse is `sum_c log_scale[c]` per pixel; the base class sums it over
+    the `H·W` pixels (`forward_min_event_ndims=1`).
+
+    The first batch passed in the x→z direction (`inverse`) sets `loc = -mean` and
+    `log_scale = -log(std + 1e-6)` per channel, so that the output has zero mean and unit variance.
+    Whether that happened is the non-trainable variable `initialized`, which is saved with every
+    checkpoint: a restored model is never re-initialised. Under a `tf.distribute` strategy the
+    variables use `ONLY_FIRST_REPLICA` aggregation, so every replica holds the same values;
+    `tfglow.GlowModel` initialises on the whole global batch before training for exact agreement.
+
+    #### Examples
+
+    ```python
+    act_norm = tfglow.bijectors.ActNorm(channels=3)
+    z = act_norm.inverse(images)        # first call: data-dependent initialisation
+    x = act_norm.forward(z)             # == images
+    ```
+
+    #### References
+
+    [1]: Diederik P. Kingma, Prafulla Dhariwal. Glow: Generative Flow with Invertible 1x1
+         Convolutions. In _NeurIPS_, 2018. https://arxiv.org/abs/1807.03039
+    """
+
+    def __init__(self, channels: int, dtype=tf.float32, validate_args: bool = False,
+                 name: str = "act_norm"):
+        """Creates the per-channel shift and log-scale, both starting at the identity.
+
+        Args:
+          channels: Python `int`, the size of the last (channel) axis.
+          dtype: the floating dtype of the variables. Default value: `tf.float32`.
+          validate_args: Python `bool`, whether to check inputs. Default value: `False`.
+          name: Python `str`, the name of the bijector. Default value: `"act_norm"`.
+        """
+        parameters = dict(locals())
+        if channels < 1:
+            raise ValueError(f"ActNorm needs channels >= 1, got {channels}")
+        with tf.name_scope(name) as scope_name:
+            replica_agreed = dict(synchronization=tf.VariableSynchronization.ON_WRITE,
+                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            self.loc = tf.Variable(tf.zeros([channels], dtype), name="loc", **replica_agreed)
+            self.log_scale = tf.Variable(tf.zeros([channels], dtype), name="log_scale",
+                                         **replica_agreed)
+            self.initialized = tf.Variable(False, trainable=False, name="initialized",
+                                           **replica_agreed)
+        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True, dtype=dtype,
+                         validate_args=validate_args, parameters=parameters, name=scope_name)
+
+    def _maybe_initialize(self, x: tf.Tensor) -> tf.Tensor:
+        """Sets loc and log_scale from the statistics of `x` unless already initialised."""
+
+        def initialize():
+            axes = tf.range(tf.rank(x) - 1)
+            mean = tf.reduce_mean(x, axis=axes)
+            std = tf.sqrt(tf.reduce_mean(tf.square(x - mean), axis=axes))
+            assign_loc = self.loc.assign(-mean)
+            assign_scale = self.log_scale.assign(-tf.math.log(std + _INIT_STD_EPSILON))
+            with tf.control_dependencies([assign_loc, assign_scale]):
+                return tf.identity(self.initialized.assign(True))
+
+        return tf.cond(self.initialized, lambda: tf.constant(True), initialize)
+
+    def _forward(self, z):
+        return z * tf.exp(-self.log_scale) - self.loc
+
+    def _inverse(self, x):
+        with tf.control_dependencies([self._maybe_initialize(x)]):
+            return (x + self.loc) * tf.exp(self.log_scale)
+
+    def _inverse_log_det_jacobian(self, x):
+        with tf.control_dependencies([self._maybe_initialize(x)]):
+            return tf.reduce_sum(self.log_scale)
+
+    def _forward_log_det_jacobian(self, z):
+        return -tf.reduce_sum(self.log_scale)
