@@ -1,5 +1,32 @@
-"""tfglow: Glow-family normalizing flows (NICE, RealNVP, Glow) as TensorFlow Probability bijectors."""
+"""tfglow: Glow-family normalizing flows (NICE, RealNVP, Glow) as TensorFlow Probability bijectors.
 
-from tfglow import bijectors
+Public API: `GlowConfig` (the architecture), `Glow` (the flow as one `tfb.Bijector`, z→x),
+`GlowModel` (a `tf_keras.Model` that trains it on pixels), the layers in `tfglow.bijectors`, and
+the datasets in `tfglow.data`. Names load on first use (PEP 562), so that command-line tools which
+need no TensorFlow (`python -m tfglow.data.prepare_offline`) start at once.
+"""
 
-__all__ = ["bijectors"]
+import importlib
+from typing import TYPE_CHECKING
+
+_MODULE_OF = {
+    "Glow": "tfglow.glow",
+    "GlowConfig": "tfglow.config",
+    "GlowModel": "tfglow.model",
+    "bijectors": "tfglow.bijectors",
+    "data": "tfglow.data",
+}
+__all__ = sorted(_MODULE_OF)
+
+if TYPE_CHECKING:
+    from tfglow import bijectors, data
+    from tfglow.config import GlowConfig
+    from tfglow.glow import Glow
+    from tfglow.model import GlowModel
+
+
+def __getattr__(name):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'tfglow' has no attribute {name!r}")
+    module = importlib.import_module(_MODULE_OF[name])
+    return module if module.__name__ == f"tfglow.{name}" else getattr(module, name)

@@ -1,0 +1,127 @@
+"""Framework-free helpers shared by the peer benchmarks (numpy and stdlib only).
+
+Both peers run in different virtualenvs (TensorFlow in one, PyTorch in the
+other), so nothing here imports either framework.
+"""
+
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import time
+
+NUM_BITS = 8
+NUM_BINS = 2**NUM_BITS
+QUIET_OTHER_CORES = 0.25  # a window counts as quiet when others used less than this
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results")
+
+# The two benchmark sizes of issue 5. Affine coupling, LU 1×1 conv, learned split prior.
+CONFIGS = {
+    "mnist": dict(image_shape=(28, 28, 1), num_levels=2, num_steps=8, width=256, batch_size=64),
+    "cifar": dict(image_shape=(32, 32, 3), num_levels=3, num_steps=8, width=256, batch_size=64),
+}
+
+
+def bits_per_dim(mean_nll_nats, num_dims):
+  """REFERENCE §3: (−log p(y) + D·log 2^8) / (D·ln 2), y = (x + u)/256 − 0.5."""
+  return (mean_nll_nats + num_dims * math.log(NUM_BINS)) / (num_dims * math.log(2.0))
+
+
+def _cpu_seconds():
+  """(all CPUs' busy seconds from /proc/stat, this process's user+sys seconds)."""
+  with open("/proc/stat") as f:
+    fields = [int(v) for v in f.readline().split()[1:]]
+  idle, iowait = fields[3], fields[4]
+  busy = sum(fields[:8]) - idle - iowait  # user nice system idle iowait irq softirq steal
+  own = os.times()
+  return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+
+class OtherLoadMeter:
+  """Average CPU cores used by processes other than this one since `start()`."""
+
+  def start(self):
+    self._busy, self._own = _cpu_seconds()
+    self._wall = time.perf_counter()
+    return self
+
+  def cores(self):
+    busy, own = _cpu_seconds()
+    seconds = max(time.perf_counter() - self._wall, 1e-9)
+    return max(0.0, (busy - self._busy) - (own - self._own)) / seconds
+
+
+def wait_for_quiet(max_wait_seconds, probe_seconds=1.0):
+  """Sleeps until others use < QUIET_OTHER_CORES over a probe, or max_wait_seconds pass."""
+  deadline = time.perf_counter() + max_wait_seconds
+  while time.perf_counter() < deadline:
+    meter = OtherLoadMeter().start()
+    time.sleep(probe_seconds)
+    if meter.cores() < QUIET_OTHER_CORES:
+      return True
+  return False
+
+
+def time_windows(step, batch_size, warmup_steps, num_windows, steps_per_window, sync,
+                 max_quiet_wait_seconds=0.0):
+  """Runs `step()` warmup_steps times, then times `num_windows` windows.
+
+  `sync(result)` must block until the step's work is finished (e.g. `.numpy()`
+  or `.item()` on its loss). Returns (windows, last loss), each window a dict with
+  its images/s and the CPU cores that *other* processes used meanwhile on average
+  (machine busy time minus ours, over wall time: 0 means we had the machine).
+  Before each window it waits up to `max_quiet_wait_seconds` for the machine to be quiet.
+  """
+  result = None
+  for _ in range(warmup_steps):
+    result = step()
+  sync(result)
+  windows = []
+  for _ in range(num_windows):
+    wait_for_quiet(max_quiet_wait_seconds)
+    meter = OtherLoadMeter().start()
+    start = time.perf_counter()
+    for _ in range(steps_per_window):
+      result = step()
+    last = sync(result)
+    seconds = time.perf_counter() - start
+    windows.append(dict(images_per_second=round(steps_per_window * batch_size / seconds, 2),
+                        other_processes_cpu_cores=round(meter.cores(), 2)))
+  return windows, last
+
+
+def summarize(windows):
+  """Median images/s over all windows, and over the quiet ones (others < 0.25 cores)."""
+  rates = [w["images_per_second"] for w in windows]
+  others = [w["other_processes_cpu_cores"] for w in windows]
+  quiet = [w["images_per_second"] for w in windows if w["other_processes_cpu_cores"] < QUIET_OTHER_CORES]
+  return dict(
+      images_per_second_windows=rates,
+      images_per_second_median=round(statistics.median(rates), 2),
+      other_processes_cpu_cores_windows=others,
+      quiet_windows=len(quiet),
+      images_per_second_median_quiet=round(statistics.median(quiet), 2) if quiet else None)
+
+
+def machine_info():
+  """Load averages and CPU count at the time of the call, for the report."""
+  load1, load5, load15 = os.getloadavg()
+  return dict(cpu_count=os.cpu_count(), loadavg_1_5_15=[load1, load5, load15],
+              python=platform.python_version(), platform=platform.platform())
+
+
+def now_iso():
+  return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def emit(result, filename):
+  """Prints `result` as one JSON line and writes it to benchmarks/results/`filename`."""
+  os.makedirs(RESULTS_DIR, exist_ok=True)
+  path = os.path.normpath(os.path.join(RESULTS_DIR, filename))
+  with open(path, "w") as f:
+    json.dump(result, f, indent=2, sort_keys=True)
+    f.write("\n")
+  print(json.dumps(result, sort_keys=True), flush=True)
+  return path

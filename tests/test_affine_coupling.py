@@ -1,0 +1,150 @@
+"""AffineCoupling: initial map, round trip, log-det, one network pass, batching, gradients."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tests import flow_testing
+from tfglow.bijectors import AffineCoupling
+
+tfd = tfp.distributions
+
+# The convolutions of the coupling network: 3×3, 1×1 and the zero-initialised 3×3.
+_NETWORK_CONVOLUTIONS = 3
+
+
+def _images(shape=(2, 4, 4, 4), dtype=tf.float32, seed=0):
+    return tf.constant(np.random.default_rng(seed).normal(size=shape), dtype)
+
+
+def _randomized_coupling(channels=4, dtype=tf.float32, stddev=0.3):
+    coupling = AffineCoupling(channels, hidden_channels=8, dtype=dtype, seed=0)
+    flow_testing.randomize_variables(coupling, stddev=stddev)
+    return coupling
+
+
+@pytest.mark.parametrize("channels", [4, 5])
+def test_at_init_scales_the_second_half_by_sigmoid_2_and_keeps_the_first(channels):
+    coupling = AffineCoupling(channels, hidden_channels=8, dtype=tf.float64, seed=0)
+    x = _images(shape=(2, 3, 3, channels), dtype=tf.float64)
+    z = coupling.inverse(x)
+    half = channels // 2
+    scale = 1.0 / (1.0 + np.exp(-2.0))
+    np.testing.assert_array_equal(z[..., :half], x[..., :half])
+    np.testing.assert_allclose(z[..., half:], scale * x[..., half:], rtol=1e-12)
+    expected_log_det = 3 * 3 * (channels - half) * np.log(scale)
+    np.testing.assert_allclose(coupling.inverse_log_det_jacobian(x, event_ndims=3),
+                               [expected_log_det] * 2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("channels", [2, 4, 5])
+def test_round_trip_after_randomisation_is_not_the_initial_map(channels):
+    coupling = _randomized_coupling(channels)
+    x = _images(shape=(3, 4, 4, channels))
+    flow_testing.assert_round_trip(coupling, x, atol=1e-5)
+    z = coupling.inverse(x)
+    half = channels // 2
+    initial_map = x[..., half:] / (1.0 + np.exp(-2.0))
+    assert np.max(np.abs(z[..., half:] - initial_map)) > 0.1
+    np.testing.assert_array_equal(z[..., :half], x[..., :half])
+
+
+@pytest.mark.parametrize("channels", [2, 4, 5])
+def test_log_det_matches_brute_force_jacobian(channels):
+    coupling = _randomized_coupling(channels, dtype=tf.float64, stddev=0.5)
+    x = _images(shape=(2, 2, 2, channels), dtype=tf.float64)
+    flow_testing.assert_log_det_matches_jacobian(coupling, x)
+
+
+def test_forward_log_det_is_minus_inverse_log_det_in_float32():
+    coupling = _randomized_coupling()
+    x = _images()
+    z = coupling.inverse(x)
+    ildj = coupling.inverse_log_det_jacobian(x, event_ndims=3)
+    fldj = coupling.forward_log_det_jacobian(tf.identity(z), event_ndims=3)
+    np.testing.assert_allclose(fldj, -ildj, rtol=1e-5)
+    assert np.all(np.abs(ildj) > 0.1)
+
+
+def _count_convolutions(function, spec) -> int:
+    graph = tf.function(function).get_concrete_function(spec).graph
+    return sum(operation.type == "Conv2D" for operation in graph.get_operations())
+
+
+def test_value_and_log_det_run_the_network_once():
+    coupling = _randomized_coupling()
+    spec = tf.TensorSpec([None, 4, 4, 4], tf.float32)
+
+    def inverse_and_log_det(x):
+        return coupling.inverse(x), coupling.inverse_log_det_jacobian(x, event_ndims=3)
+
+    def forward_and_log_det(z):
+        return coupling.forward(z), coupling.forward_log_det_jacobian(z, event_ndims=3)
+
+    def log_det_then_inverse(x):
+        return coupling.inverse_log_det_jacobian(x, event_ndims=3), coupling.inverse(x)
+
+    for function in [inverse_and_log_det, forward_and_log_det, log_det_then_inverse]:
+        assert _count_convolutions(function, spec) == _NETWORK_CONVOLUTIONS, function.__name__
+    distribution = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0.0, 1.0), [4, 4, 4]),
+                                               coupling)
+    assert _count_convolutions(distribution.log_prob, spec) == _NETWORK_CONVOLUTIONS
+
+
+def test_inside_tf_function_with_unknown_batch_size():
+    coupling = _randomized_coupling()
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4, 4, 4], tf.float32)])
+    def inverse_and_log_det(x):
+        return coupling.inverse(x), coupling.inverse_log_det_jacobian(x, event_ndims=3)
+
+    x = _images(shape=(3, 4, 4, 4))
+    z, ildj = inverse_and_log_det(x)
+    np.testing.assert_allclose(z, coupling.inverse(x), atol=1e-6)
+    np.testing.assert_allclose(ildj, coupling.inverse_log_det_jacobian(x, event_ndims=3),
+                               rtol=1e-5)
+
+
+def test_two_leading_batch_dimensions():
+    coupling = _randomized_coupling()
+    x = _images(shape=(2, 3, 4, 4, 4))
+    z = coupling.inverse(x)
+    ildj = coupling.inverse_log_det_jacobian(x, event_ndims=3)
+    assert z.shape == (2, 3, 4, 4, 4) and ildj.shape == (2, 3)
+    flat = tf.reshape(x, [6, 4, 4, 4])
+    np.testing.assert_allclose(z, tf.reshape(coupling.inverse(flat), z.shape), atol=1e-6)
+    np.testing.assert_allclose(ildj, tf.reshape(
+        coupling.inverse_log_det_jacobian(flat, event_ndims=3), [2, 3]), rtol=1e-5)
+    flow_testing.assert_round_trip(coupling, x, atol=1e-5)
+
+
+def test_every_trainable_variable_gets_a_gradient():
+    coupling = _randomized_coupling()
+    x = _images()
+    with tf.GradientTape() as tape:
+        z = coupling.inverse(x)
+        loss = tf.reduce_sum(z * x) + tf.reduce_sum(
+            coupling.inverse_log_det_jacobian(x, event_ndims=3))
+    gradients = tape.gradient(loss, coupling.trainable_variables)
+    assert len(coupling.trainable_variables) == 9
+    for variable, gradient in zip(coupling.trainable_variables, gradients):
+        assert gradient is not None and np.any(gradient.numpy() != 0), variable.name
+
+
+def test_composes_in_a_transformed_distribution():
+    coupling = _randomized_coupling()
+    base = tfd.Sample(tfd.Normal(0.0, 1.0), [4, 4, 4])
+    distribution = tfd.TransformedDistribution(base, coupling)
+    x = _images()
+    log_prob = distribution.log_prob(x)
+    flow_testing.assert_tensor_is_good(log_prob, shape=[2])
+    expected = base.log_prob(coupling.inverse(x)) + coupling.inverse_log_det_jacobian(
+        x, event_ndims=3)
+    np.testing.assert_allclose(log_prob, expected, rtol=1e-5)
+    flow_testing.assert_tensor_is_good(distribution.sample(3, seed=1), shape=[3, 4, 4, 4])
+
+
+def test_rejects_fewer_than_two_channels():
+    with pytest.raises(ValueError, match="AffineCoupling needs channels >= 2, got 1"):
+        AffineCoupling(1, hidden_channels=8)

@@ -1,0 +1,107 @@
+"""Conv2D, ZeroConv2D and GlowCouplingNetwork: shapes, initialisation, seeds, gradients."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests import flow_testing
+from tfglow.nn import Conv2D, GlowCouplingNetwork, ZeroConv2D
+
+
+def _images(shape=(2, 4, 4, 3), dtype=tf.float32, seed=0):
+    return tf.constant(np.random.default_rng(seed).normal(size=shape), dtype)
+
+
+def test_conv2d_is_a_same_padded_convolution_without_bias():
+    conv = Conv2D(3, 5, kernel_size=3, seed=0)
+    x = _images()
+    assert conv.kernel.shape == (3, 3, 3, 5)
+    assert len(conv.trainable_variables) == 1
+    expected = tf.nn.conv2d(x, conv.kernel, strides=1, padding="SAME")
+    np.testing.assert_allclose(conv(x), expected, atol=1e-6)
+    assert conv(x).shape == (2, 4, 4, 5)
+
+
+def test_conv2d_initialisation_is_normal_with_stddev_0_05_and_seeded():
+    kernel = Conv2D(16, 16, kernel_size=3, seed=7).kernel.numpy()
+    assert abs(kernel.std() - 0.05) < 0.005
+    assert abs(kernel.mean()) < 0.005
+    np.testing.assert_array_equal(Conv2D(16, 16, kernel_size=3, seed=7).kernel.numpy(), kernel)
+    assert not np.array_equal(Conv2D(16, 16, kernel_size=3, seed=8).kernel.numpy(), kernel)
+
+
+def test_zero_conv2d_outputs_zero_at_init_then_applies_the_exp_3_log_gain():
+    conv = ZeroConv2D(3, 4, dtype=tf.float64)
+    x = _images(dtype=tf.float64)
+    np.testing.assert_array_equal(conv(x), np.zeros([2, 4, 4, 4]))
+    flow_testing.randomize_variables(conv, stddev=0.3)
+    plain = tf.nn.conv2d(x, conv.kernel, strides=1, padding="SAME") + conv.bias
+    np.testing.assert_allclose(conv(x), plain * np.exp(3.0 * conv.log_gain.numpy()), rtol=1e-12)
+
+
+def test_coupling_network_architecture():
+    network = GlowCouplingNetwork(in_channels=2, out_channels=6, hidden_channels=8, seed=0)
+    assert network.input_conv.kernel.shape == (3, 3, 2, 8)
+    assert network.hidden_conv.kernel.shape == (1, 1, 8, 8)
+    assert network.output_conv.kernel.shape == (3, 3, 8, 6)
+    assert network.input_act_norm.loc.shape == network.hidden_act_norm.loc.shape == (8,)
+    # 3 kernels, 2 × (loc, log_scale), and the zero conv's bias and log_gain.
+    assert len(network.trainable_variables) == 9
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_coupling_network_outputs_zero_at_init_and_initialises_its_act_norms(dtype):
+    network = GlowCouplingNetwork(in_channels=2, out_channels=4, hidden_channels=8, dtype=dtype)
+    x = _images(shape=(3, 4, 4, 2), dtype=dtype)
+    out = network(x)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, np.zeros([3, 4, 4, 4]))
+    assert bool(network.input_act_norm.initialized.numpy())
+    assert bool(network.hidden_act_norm.initialized.numpy())
+    normalised = network.input_act_norm.inverse(network.input_conv(x))
+    np.testing.assert_allclose(np.std(normalised, axis=(0, 1, 2)), 1.0, atol=1e-3)
+
+
+def test_coupling_network_is_reproducible_with_a_seed():
+    first = GlowCouplingNetwork(2, 4, hidden_channels=8, seed=3)
+    second = GlowCouplingNetwork(2, 4, hidden_channels=8, seed=3)
+    for a, b in zip(first.trainable_variables, second.trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    other = GlowCouplingNetwork(2, 4, hidden_channels=8, seed=4)
+    kernels = [first.input_conv.kernel, first.hidden_conv.kernel, other.input_conv.kernel,
+               other.hidden_conv.kernel]
+    leading_draws = [kernel.numpy().ravel()[:16] for kernel in kernels]
+    for i, a in enumerate(leading_draws):  # no two kernels share a random stream
+        for b in leading_draws[i + 1:]:
+            assert not np.any(np.isclose(a, b, rtol=0, atol=1e-9))
+
+
+def test_every_network_variable_gets_a_gradient_after_randomisation():
+    network = GlowCouplingNetwork(2, 4, hidden_channels=8, seed=0)
+    flow_testing.randomize_variables(network)
+    x = _images(shape=(2, 4, 4, 2))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.square(network(x)))
+    gradients = tape.gradient(loss, network.trainable_variables)
+    for variable, gradient in zip(network.trainable_variables, gradients):
+        assert gradient is not None and np.any(gradient.numpy() != 0), variable.name
+
+
+def test_coupling_network_in_tf_function_with_unknown_batch():
+    network = GlowCouplingNetwork(2, 4, hidden_channels=8, seed=0)
+    flow_testing.randomize_variables(network)
+    call = tf.function(network.__call__,
+                       input_signature=[tf.TensorSpec([None, 4, 4, 2], tf.float32)])
+    x = _images(shape=(3, 4, 4, 2))
+    np.testing.assert_allclose(call(x), network(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Conv2D(0, 4, kernel_size=3),
+    lambda: Conv2D(2, 4, kernel_size=0),
+    lambda: ZeroConv2D(2, 0),
+    lambda: GlowCouplingNetwork(2, 4, hidden_channels=0),
+])
+def test_constructor_errors_name_the_value(make):
+    with pytest.raises(ValueError, match=">= 1, got 0"):
+        make()

@@ -1,0 +1,163 @@
+"""`GlowConfig`: the typed description of a multi-scale flow, and the papers' configurations."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+COUPLINGS = ("affine", "additive")
+PERMUTATIONS = ("conv1x1_lu", "conv1x1", "shuffle", "reverse", "none")
+ARCHITECTURES = ("glow", "realnvp")
+
+
+@dataclasses.dataclass(frozen=True)
+class GlowConfig:
+    """The architecture of a multi-scale flow (Glow §3, RealNVP §3.6).
+
+    The flow has `num_levels` levels; each level squeezes (2×2 space-to-depth), runs
+    `steps_per_level` steps of flow and, on all levels but the last, factors out half of its
+    channels under a learned conditional prior. With `architecture="glow"` a step is
+    ActNorm → permutation → coupling (channel split). With `architecture="realnvp"` each level runs
+    `steps_per_level` checkerboard-masked affine couplings before the squeeze and as many
+    channel-masked ones after it (RealNVP §3.4), alternating the mask parity; ActNorm stands in for
+    RealNVP's batch normalisation.
+
+    Attributes:
+      image_shape: `(height, width, channels)` of the images; height and width must be divisible by
+        `2 ** num_levels`.
+      num_levels: L, the number of levels (scales).
+      steps_per_level: K, the steps of flow per level.
+      hidden_channels: the width of every coupling network.
+      coupling: `"affine"` (RealNVP/Glow, scale `sigmoid(h + 2)`) or `"additive"` (NICE).
+      permutation: how a Glow step mixes channels: `"conv1x1_lu"` (Glow, LU-parametrised),
+        `"conv1x1"` (Glow, plain), `"shuffle"` (RealNVP, fixed random), `"reverse"` (NICE), or
+        `"none"`.
+      learn_top_prior: whether the last level's latent has a learned per-channel mean and scale.
+      num_bits: bits per pixel the model sees (8, or 5 for CelebA-HQ); images are reduced to it.
+      num_classes: `None`, or the number of classes of a class-conditional top prior.
+      architecture: `"glow"` or `"realnvp"` (masked couplings), see above.
+      actnorm: whether each step starts with an ActNorm layer.
+      seed: seeds the random initialisation (rotations of 1×1 convs, shuffles, conv kernels).
+    """
+
+    image_shape: tuple[int, int, int] = (32, 32, 3)
+    num_levels: int = 3
+    steps_per_level: int = 32
+    hidden_channels: int = 512
+    coupling: str = "affine"
+    permutation: str = "conv1x1_lu"
+    learn_top_prior: bool = True
+    num_bits: int = 8
+    num_classes: int | None = None
+    architecture: str = "glow"
+    actnorm: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
+        self._validate()
+
+    def _validate(self):
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ValueError(
+                f"image_shape must be (height, width, channels) of positive sizes, got {self.image_shape}")
+        _check_positive("num_levels", self.num_levels)
+        _check_positive("steps_per_level", self.steps_per_level)
+        _check_positive("hidden_channels", self.hidden_channels)
+        _check_choice("coupling", self.coupling, COUPLINGS)
+        _check_choice("permutation", self.permutation, PERMUTATIONS)
+        _check_choice("architecture", self.architecture, ARCHITECTURES)
+        if not 1 <= self.num_bits <= 8:
+            raise ValueError(f"num_bits must be in 1..8, got {self.num_bits}")
+        if self.num_classes is not None and self.num_classes < 2:
+            raise ValueError(f"num_classes must be None or at least 2, got {self.num_classes}")
+        height, width, _ = self.image_shape
+        factor = 2 ** self.num_levels
+        for field, side in (("height", height), ("width", width)):
+            if side % factor:
+                raise ValueError(
+                    f"image_shape {field} {side} is not divisible by 2**num_levels = {factor} "
+                    f"(num_levels={self.num_levels}); pad the images or use fewer levels")
+
+    @property
+    def event_size(self) -> int:
+        """D = H·W·C, the number of dimensions of an image and of its latent."""
+        height, width, channels = self.image_shape
+        return height * width * channels
+
+    @property
+    def level_shapes(self) -> list[tuple[int, int, int]]:
+        """The shape `(H, W, C)` each level's steps of flow act on, after its squeeze."""
+        height, width, channels = self.image_shape
+        shapes = []
+        for level in range(self.num_levels):
+            height, width, channels = height // 2, width // 2, channels * 4
+            shapes.append((height, width, channels))
+            channels //= 2  # the split keeps channels // 2 and factors out the rest
+        return shapes
+
+    @property
+    def latent_shapes(self) -> list[tuple[int, int, int]]:
+        """The shape of each level's finished latent z_i, in the order they appear in the flat z."""
+        shapes = []
+        for level, (height, width, channels) in enumerate(self.level_shapes):
+            last = level == self.num_levels - 1
+            shapes.append((height, width, channels if last else channels - channels // 2))
+        return shapes
+
+    def replace(self, **changes: Any) -> GlowConfig:
+        """A copy with `changes` applied (validated)."""
+        unknown = set(changes) - {field.name for field in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown GlowConfig fields {sorted(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> GlowConfig:
+        return cls(**json.loads(text))
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> GlowConfig:
+        """The configuration named `name` (see `PRESETS`), with `overrides` applied."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+
+def _check_positive(field: str, value: int):
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{field} must be a positive integer, got {value!r}")
+
+
+def _check_choice(field: str, value: str, choices: tuple[str, ...]):
+    if value not in choices:
+        raise ValueError(f"{field} must be one of {choices}, got {value!r}")
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The Glow paper's configurations (Kingma & Dhariwal 2018, Table 4 / openai/glow hyperparameters).
+    "cifar10": dict(image_shape=(32, 32, 3), num_levels=3, steps_per_level=32, hidden_channels=512),
+    "imagenet32": dict(image_shape=(32, 32, 3), num_levels=3, steps_per_level=48,
+                       hidden_channels=512),
+    "imagenet64": dict(image_shape=(64, 64, 3), num_levels=4, steps_per_level=48,
+                       hidden_channels=512),
+    "celeba_hq_256": dict(image_shape=(256, 256, 3), num_levels=6, steps_per_level=32,
+                          hidden_channels=512, coupling="additive", num_bits=5),
+    "mnist": dict(image_shape=(32, 32, 1), num_levels=3, steps_per_level=32, hidden_channels=512),
+    # Sized for a 2-core CPU: the benchmark and main-job configuration (28×28 MNIST, L=2, K=8).
+    "mnist_cpu": dict(image_shape=(28, 28, 1), num_levels=2, steps_per_level=8,
+                      hidden_channels=256),
+    "cifar10_cpu": dict(image_shape=(32, 32, 3), num_levels=3, steps_per_level=8,
+                        hidden_channels=256),
+    # Tiny, for tests and demos.
+    "tiny": dict(image_shape=(8, 8, 1), num_levels=2, steps_per_level=2, hidden_channels=16),
+    # The older architectures, built from the same parts.
+    "realnvp": dict(image_shape=(32, 32, 3), num_levels=3, steps_per_level=3, hidden_channels=256,
+                    architecture="realnvp", permutation="none"),
+    "nice": dict(image_shape=(32, 32, 3), num_levels=3, steps_per_level=8, hidden_channels=256,
+                 coupling="additive", permutation="reverse", actnorm=False),
+}

@@ -1,0 +1,89 @@
+"""Builds the bijectors of one level of a multi-scale flow from a `GlowConfig`.
+
+Every list is in data order (x→z), the order in which `tfb.Chain(list).inverse` applies them:
+`tfb.Chain([b1, b2]).inverse(x) == b2.inverse(b1.inverse(x))`.
+
+    Glow level (Glow §3):     squeeze → K × [ActNorm → permutation → coupling] → split prior
+    RealNVP level (§3.4-3.6): K × checkerboard coupling → squeeze → K × channel coupling → split prior
+
+The last level has no split prior: its whole output is the top latent.
+"""
+
+import itertools
+
+import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
+
+from tfglow import bijectors
+from tfglow.config import GlowConfig
+
+
+class _SeedSequence:
+    """Hands out a distinct, reproducible seed to every randomly initialised layer."""
+
+    def __init__(self, seed: int):
+        self._counter = itertools.count(seed * 1_000_003)
+
+    def __call__(self) -> int:
+        return next(self._counter) % (2**31 - 1)
+
+
+def level_bijectors(config: GlowConfig, level: int, dtype=tf.float32,
+                    seeds: _SeedSequence | None = None) -> list[tfb.Bijector]:
+    """The bijectors of level `level` (0-based), in data order (x→z)."""
+    seeds = seeds or _SeedSequence(config.seed + level)
+    height, width, channels = config.level_shapes[level]
+    is_last = level == config.num_levels - 1
+    if config.architecture == "glow":
+        layers = [bijectors.Squeeze(name="squeeze")]
+        for step in range(config.steps_per_level):
+            layers += _glow_step(config, channels, step, dtype, seeds)
+    else:
+        layers = []
+        for step in range(config.steps_per_level):
+            layers += _masked_step(config, channels // 4, "checkerboard", step, dtype, seeds)
+        layers.append(bijectors.Squeeze(name="squeeze"))
+        for step in range(config.steps_per_level):
+            layers += _masked_step(config, channels, "channel", step, dtype, seeds)
+    if not is_last:
+        layers.append(bijectors.SplitPrior(channels, dtype=dtype, name="split_prior"))
+    return layers
+
+
+def _glow_step(config, channels, step, dtype, seeds) -> list[tfb.Bijector]:
+    """One step of flow: ActNorm → permutation → coupling (x→z)."""
+    prefix = f"step_{step}"
+    layers = []
+    if config.actnorm:
+        layers.append(bijectors.ActNorm(channels, dtype=dtype, name=f"{prefix}_act_norm"))
+    permutation = _permutation(config.permutation, channels, dtype, seeds(), f"{prefix}_permutation")
+    if permutation is not None:
+        layers.append(permutation)
+    coupling = {"affine": bijectors.AffineCoupling, "additive": bijectors.AdditiveCoupling}
+    layers.append(coupling[config.coupling](channels, config.hidden_channels, dtype=dtype,
+                                            seed=seeds(), name=f"{prefix}_coupling"))
+    return layers
+
+
+def _masked_step(config, channels, mask, step, dtype, seeds) -> list[tfb.Bijector]:
+    """One RealNVP step: (ActNorm →) masked affine coupling, the mask parity alternating (x→z)."""
+    prefix = f"{mask}_step_{step}"
+    layers = []
+    if config.actnorm:
+        layers.append(bijectors.ActNorm(channels, dtype=dtype, name=f"{prefix}_act_norm"))
+    layers.append(bijectors.MaskedAffineCoupling(
+        channels, config.hidden_channels, mask=mask, parity=step % 2, dtype=dtype, seed=seeds(),
+        name=f"{prefix}_coupling"))
+    return layers
+
+
+def _permutation(kind, channels, dtype, seed, name) -> tfb.Bijector | None:
+    if kind == "conv1x1_lu":
+        return bijectors.InvertibleConv1x1LU(channels, seed=seed, dtype=dtype, name=name)
+    if kind == "conv1x1":
+        return bijectors.InvertibleConv1x1(channels, seed=seed, dtype=dtype, name=name)
+    if kind == "shuffle":
+        return bijectors.ShuffleChannels(channels, seed=seed, name=name)
+    if kind == "reverse":
+        return bijectors.ReverseChannels(name=name)
+    return None

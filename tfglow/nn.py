@@ -1,0 +1,158 @@
+"""Convolutional building blocks of the coupling networks and priors (not bijectors).
+
+All modules take rank-4 NHWC tensors and use 'SAME' padding, so they keep the spatial size.
+`GlowCouplingNetwork` is the network of a Glow coupling layer (Kingma & Dhariwal 2018, §3.3):
+
+```none
+  h ─▶ Conv2D 3×3 ─▶ ActNorm ─▶ ReLU ─▶ Conv2D 1×1 ─▶ ActNorm ─▶ ReLU ─▶ ZeroConv2D 3×3 ─▶ out
+     (in → hidden)                     (hidden → hidden)                (hidden → out)
+```
+"""
+
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tfglow.bijectors.act_norm import ActNorm
+
+# Standard deviation of the random normal kernel initialisation, as in openai/glow's `conv2d`.
+_KERNEL_INIT_STDDEV = 0.05
+# `ZeroConv2D` multiplies its output by exp(_LOG_GAIN_FACTOR · log_gain), as openai/glow's
+# `conv2d_zeros` (its `logscale_factor`): the gain learns faster than a plain per-channel scale.
+_LOG_GAIN_FACTOR = 3.0
+
+
+def _conv2d(h: tf.Tensor, kernel: tf.Variable) -> tf.Tensor:
+    return tf.nn.conv2d(h, kernel, strides=1, padding="SAME")
+
+
+class Conv2D(tf.Module):
+    """A 2-D convolution without bias ('SAME' padding, stride 1), kernel initialised N(0, 0.05²).
+
+    It has no bias because in Glow's coupling network it is always followed by an `ActNorm`,
+    whose shift takes that role.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 dtype=tf.float32, seed: Optional[int] = None, name: str = "conv2d"):
+        """Creates the kernel of shape `[kernel_size, kernel_size, in_channels, out_channels]`.
+
+        Args:
+          in_channels: Python `int`, the number of input channels.
+          out_channels: Python `int`, the number of output channels.
+          kernel_size: Python `int`, the height and width of the kernel.
+          dtype: the floating dtype of the kernel. Default value: `tf.float32`.
+          seed: Python `int` seed of the kernel initialisation, or `None` to draw it from the
+            global seed. Default value: `None`.
+          name: Python `str`, the name of the module. Default value: `"conv2d"`.
+        """
+        super().__init__(name=name)
+        for argument, value in [("in_channels", in_channels), ("out_channels", out_channels),
+                                ("kernel_size", kernel_size)]:
+            if value < 1:
+                raise ValueError(f"Conv2D needs {argument} >= 1, got {value}")
+        shape = [kernel_size, kernel_size, in_channels, out_channels]
+        if seed is None:
+            initial = tf.random.normal(shape, stddev=_KERNEL_INIT_STDDEV, dtype=dtype)
+        else:
+            initial = tf.random.stateless_normal(shape, seed=tf.constant([seed, 0], tf.int64),
+                                                 stddev=_KERNEL_INIT_STDDEV, dtype=dtype)
+        with self.name_scope:
+            self.kernel = tf.Variable(initial, name="kernel")
+
+    def __call__(self, h: tf.Tensor) -> tf.Tensor:
+        return _conv2d(h, self.kernel)
+
+
+class ZeroConv2D(tf.Module):
+    """A zero-initialised 2-D convolution with bias and a learned per-channel log-gain.
+
+    `out = (conv(h, kernel) + bias) * exp(3 · log_gain)`, all three variables zero at creation,
+    so the output is exactly zero until training moves them (openai/glow's `conv2d_zeros`).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 dtype=tf.float32, name: str = "zero_conv2d"):
+        """Creates the zero kernel, bias and log-gain.
+
+        Args:
+          in_channels: Python `int`, the number of input channels.
+          out_channels: Python `int`, the number of output channels.
+          kernel_size: Python `int`, the height and width of the kernel. Default value: `3`.
+          dtype: the floating dtype of the variables. Default value: `tf.float32`.
+          name: Python `str`, the name of the module. Default value: `"zero_conv2d"`.
+        """
+        super().__init__(name=name)
+        for argument, value in [("in_channels", in_channels), ("out_channels", out_channels),
+                                ("kernel_size", kernel_size)]:
+            if value < 1:
+                raise ValueError(f"ZeroConv2D needs {argument} >= 1, got {value}")
+        with self.name_scope:
+            self.kernel = tf.Variable(
+                tf.zeros([kernel_size, kernel_size, in_channels, out_channels], dtype),
+                name="kernel")
+            self.bias = tf.Variable(tf.zeros([out_channels], dtype), name="bias")
+            self.log_gain = tf.Variable(tf.zeros([out_channels], dtype), name="log_gain")
+
+    def __call__(self, h: tf.Tensor) -> tf.Tensor:
+        return (_conv2d(h, self.kernel) + self.bias) * tf.exp(_LOG_GAIN_FACTOR * self.log_gain)
+
+
+class GlowCouplingNetwork(tf.Module):
+    """Glow's coupling network: 3×3 conv, ActNorm, ReLU, 1×1 conv, ActNorm, ReLU, zero 3×3 conv.
+
+    The last convolution is a `ZeroConv2D`, so the network outputs exactly zero at initialisation
+    and every coupling layer built on it starts as a fixed elementwise map. The two `ActNorm`s
+    normalise the hidden activations (their `inverse`, x→z direction) and initialise themselves
+    from the first batch they see, like the flow's own `ActNorm` layers.
+
+    #### Examples
+
+    ```python
+    network = tfglow.nn.GlowCouplingNetwork(in_channels=2, out_channels=4, hidden_channels=256)
+    h = network(x_b)                    # [N, H, W, 2] -> [N, H, W, 4], zero at initialisation
+    ```
+
+    #### References
+
+    [1]: Diederik P. Kingma, Prafulla Dhariwal. Glow: Generative Flow with Invertible 1x1
+         Convolutions. In _NeurIPS_, 2018. https://arxiv.org/abs/1807.03039
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int,
+                 dtype=tf.float32, seed: Optional[int] = None, name: str = "coupling_network"):
+        """Creates the three convolutions and two ActNorms.
+
+        Args:
+          in_channels: Python `int`, the number of input channels.
+          out_channels: Python `int`, the number of output channels.
+          hidden_channels: Python `int`, the width of the two hidden layers (512 in Glow).
+          dtype: the floating dtype of the variables. Default value: `tf.float32`.
+          seed: Python `int` seed of the two random kernels, or `None` to draw them from the
+            global seed. Default value: `None`.
+          name: Python `str`, the name of the module. Default value: `"coupling_network"`.
+        """
+        super().__init__(name=name)
+        if hidden_channels < 1:
+            raise ValueError(f"GlowCouplingNetwork needs hidden_channels >= 1, "
+                             f"got {hidden_channels}")
+        # Well-mixed seeds for the two kernels: with `seed + 1` a flow seeding its layers
+        # `seed + k` would give layer k's second kernel the same draws as layer k + 1's first.
+        first_seed = second_seed = None
+        if seed is not None:
+            first_seed, second_seed = map(int, np.random.SeedSequence(seed).generate_state(2))
+        with self.name_scope:
+            self.input_conv = Conv2D(in_channels, hidden_channels, kernel_size=3, dtype=dtype,
+                                     seed=first_seed, name="input_conv")
+            self.input_act_norm = ActNorm(hidden_channels, dtype=dtype, name="input_act_norm")
+            self.hidden_conv = Conv2D(hidden_channels, hidden_channels, kernel_size=1,
+                                      dtype=dtype, seed=second_seed, name="hidden_conv")
+            self.hidden_act_norm = ActNorm(hidden_channels, dtype=dtype, name="hidden_act_norm")
+            self.output_conv = ZeroConv2D(hidden_channels, out_channels, kernel_size=3,
+                                          dtype=dtype, name="output_conv")
+
+    def __call__(self, h: tf.Tensor) -> tf.Tensor:
+        h = tf.nn.relu(self.input_act_norm.inverse(self.input_conv(h)))
+        h = tf.nn.relu(self.hidden_act_norm.inverse(self.hidden_conv(h)))
+        return self.output_conv(h)
