@@ -14,8 +14,6 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from tfglow.bijectors.act_norm import ActNorm
-
 # Standard deviation of the random normal kernel initialisation, as in openai/glow's `conv2d`.
 _KERNEL_INIT_STDDEV = 0.05
 # `ZeroConv2D` multiplies its output by exp(_LOG_GAIN_FACTOR · log_gain), as openai/glow's
@@ -133,6 +131,10 @@ class GlowCouplingNetwork(tf.Module):
             global seed. Default value: `None`.
           name: Python `str`, the name of the module. Default value: `"coupling_network"`.
         """
+        # Imported here, not at the top: `tfglow.bijectors` imports this module for its couplings,
+        # so a top-level import would make the two modules' import order matter.
+        from tfglow.bijectors.act_norm import ActNorm
+
         super().__init__(name=name)
         if hidden_channels < 1:
             raise ValueError(f"GlowCouplingNetwork needs hidden_channels >= 1, "

@@ -62,7 +62,19 @@ class ActNorm(tfb.Bijector):
                          validate_args=validate_args, parameters=parameters, name=scope_name)
 
     def _maybe_initialize(self, x: tf.Tensor) -> tf.Tensor:
-        """Sets loc and log_scale from the statistics of `x` unless already initialised."""
+        """Sets loc and log_scale from the statistics of `x` unless already initialised.
+
+        Inside a replica of a `tf.distribute` strategy (`strategy.run`, Keras `train_step`) the
+        initialisation is not built: an assignment there would need a cross-replica `merge_call`
+        inside `tf.cond`, which TensorFlow does not support, and each replica would see only its
+        share of the batch. There the layer must already be initialised (by `GlowModel.initialize`
+        in cross-replica context), which is asserted.
+        """
+        if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
+            return tf.debugging.assert_equal(
+                self.initialized, True,
+                message=f"{self.name} is not initialised; call GlowModel.initialize (or fit) on a "
+                        "batch outside strategy.run first")
 
         def initialize():
             axes = tf.range(tf.rank(x) - 1)
