@@ -1,0 +1,38 @@
+"""Exports a trained tfglow model from its training directory as a TF Serving SavedModel version.
+
+    python -m export.export_model --model_dir runs/mnist --export_dir exports/mnist [--version N]
+        [--no-use_ema] [--checkpoint runs/mnist/checkpoints/ckpt-2000]
+
+Restores the latest checkpoint (with the Polyak/EMA weights if the run kept them, unless
+`--no-use_ema`) and prints the path of the version written, `exports/mnist/<N>`; see
+export/README.md for serving it.
+"""
+
+import argparse
+import sys
+
+from tfglow.export import export_saved_model
+from tfglow.training.checkpointing import restore_model
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_dir", required=True,
+                        help="training directory (glow_config.json and checkpoints/)")
+    parser.add_argument("--export_dir", required=True,
+                        help="base directory served by TF Serving; versions go in <export_dir>/<N>")
+    parser.add_argument("--version", type=int, default=None,
+                        help="version number (default: the next free one)")
+    parser.add_argument("--use_ema", action=argparse.BooleanOptionalAction, default=True,
+                        help="export the moving average of the weights if the run kept one")
+    parser.add_argument("--checkpoint", default=None,
+                        help="a checkpoint prefix to export instead of the latest one")
+    args = parser.parse_args(argv)
+    model, step = restore_model(args.model_dir, use_ema=args.use_ema, checkpoint_path=args.checkpoint)
+    path = export_saved_model(model, args.export_dir, version=args.version)
+    print(f"exported step {step} of {args.model_dir} to {path}")
+    return path
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

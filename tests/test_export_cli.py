@@ -1,0 +1,67 @@
+"""`python -m export.export_model`: a training directory's checkpoint → a served SavedModel version."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export import export_model
+from tests import flow_testing
+from tfglow import GlowConfig, GlowModel
+from tfglow.training.checkpointing import checkpoint_manager, write_configs
+from tfglow.training.config import TrainingConfig
+from tfglow.training.optimizers import make_optimizer
+
+CONFIG = GlowConfig.preset("tiny")
+
+
+def _images(batch=5):
+    return np.random.default_rng(1).integers(0, 256, (batch, *CONFIG.image_shape), np.uint8)
+
+
+def _training_directory(model_dir, ema_momentum=0.9):
+    """A model directory as training leaves it: configs and one checkpoint of a model whose
+    Polyak averages differ from its raw weights. Returns the raw and the averaged model."""
+    write_configs(model_dir, TrainingConfig(model=CONFIG, ema_momentum=ema_momentum))
+    model = GlowModel(CONFIG)
+    model.initialize(_images(16))
+    flow_testing.randomize_variables(model, seed=1, stddev=0.05)
+    optimizer = make_optimizer(ema_momentum=ema_momentum)
+    optimizer.build(model.trainable_variables)
+    averaged = GlowModel(CONFIG)
+    averaged.initialize(_images(16))
+    flow_testing.randomize_variables(averaged, seed=2, stddev=0.05)
+    averages = [v for v in optimizer.variables if v.name.startswith("average/")]
+    assert len(averages) == len(model.trainable_variables)
+    for average, value in zip(averages, averaged.trainable_variables):
+        average.assign(value)
+    for raw, value in zip(model.variables, averaged.variables):
+        if not raw.trainable:  # ActNorm flags and the like are not averaged
+            value.assign(raw)
+    checkpoint_manager(model_dir, model, optimizer).save(checkpoint_number=10)
+    return model, averaged
+
+
+@pytest.mark.slow
+def test_exports_the_moving_average_weights_of_the_latest_checkpoint(tmp_path):
+    raw, averaged = _training_directory(tmp_path / "run")
+    path = export_model.main(["--model_dir", str(tmp_path / "run"),
+                              "--export_dir", str(tmp_path / "export")])
+    assert path == str(tmp_path / "export" / "1")
+    log_prob = tf.saved_model.load(path).signatures["log_prob"]
+    served = log_prob(images=tf.constant(_images()))["log_prob"]
+    np.testing.assert_allclose(served, averaged.log_prob(_images()), rtol=1e-5)
+    assert not np.allclose(served, raw.log_prob(_images()), rtol=1e-3)
+
+
+def test_a_directory_without_checkpoint_is_a_clear_error(tmp_path):
+    write_configs(tmp_path / "run", TrainingConfig(model=CONFIG))
+    with pytest.raises(FileNotFoundError, match=f"no checkpoint in {tmp_path / 'run'}"):
+        export_model.main(["--model_dir", str(tmp_path / "run"), "--export_dir", str(tmp_path / "e")])
+    assert not os.path.exists(tmp_path / "e")
+
+
+def test_a_missing_model_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'nowhere'} is not a tfglow model"):
+        export_model.main(["--model_dir", str(tmp_path / "nowhere"), "--export_dir", str(tmp_path)])
