@@ -2,7 +2,9 @@
 
 Public API: `GlowConfig` (the architecture), `Glow` (the flow as one `tfb.Bijector`, z→x),
 `GlowModel` (a `tf_keras.Model` that trains it on pixels), the layers in `tfglow.bijectors`, and
-the datasets in `tfglow.data`. Names load on first use (PEP 562), so that command-line tools which
+the datasets in `tfglow.data`, what a trained model's latent space is for (sampling at a
+temperature, interpolation, manipulation, compression, OOD scores) in `tfglow.latent`, and PNG
+grids in `tfglow.images`. Names load on first use (PEP 562), so that command-line tools which
 need no TensorFlow (`python -m tfglow.data.prepare_offline`) start at once.
 """
 
@@ -15,12 +17,16 @@ _MODULE_OF = {
     "GlowModel": "tfglow.model",
     "bijectors": "tfglow.bijectors",
     "data": "tfglow.data",
+    "images": "tfglow.images",
+    "latent": "tfglow.latent",
+    "export_saved_model": "tfglow.export.saved_model",
 }
 __all__ = sorted(_MODULE_OF)
 
 if TYPE_CHECKING:
-    from tfglow import bijectors, data
+    from tfglow import bijectors, data, images, latent
     from tfglow.config import GlowConfig
+    from tfglow.export.saved_model import export_saved_model
     from tfglow.glow import Glow
     from tfglow.model import GlowModel
 
