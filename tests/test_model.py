@@ -118,6 +118,12 @@ def test_bad_images_raise_errors_that_name_the_problem(images, error, message):
         model.log_prob(images)
 
 
+def test_non_finite_flow_values_are_not_turned_into_pixels():
+    with pytest.raises(tf.errors.InvalidArgumentError, match="decoded images contain NaN"):
+        pixels.flow_to_images(tf.constant([[0.1, np.nan]]), num_bits=8)
+    np.testing.assert_array_equal(pixels.flow_to_images(tf.constant([-0.7, 0.0, 0.7]), 8), [0, 128, 255])
+
+
 def test_bad_latents_raise_errors_that_name_the_problem():
     model = GlowModel(CONFIG)
     with pytest.raises(ValueError, match=r"latents must have shape \[batch, 64\]"):

@@ -61,9 +61,16 @@ def images_to_flow(images, num_bits: int, dtype=tf.float32, noise=None) -> tf.Te
 
 
 def flow_to_images(y, num_bits: int) -> tf.Tensor:
-    """Flow space → uint8 pixels: the bin `y` falls into, scaled back to [0, 255]."""
+    """Flow space → uint8 pixels: the bin `y` falls into, scaled back to [0, 255].
+
+    Values outside [-0.5, 0.5) clip to the nearest end. A non-finite value has no pixel: it raises
+    `tf.errors.InvalidArgumentError` rather than becoming a silent black pixel.
+    """
     bins = 2.0 ** num_bits
-    x_int = tf.clip_by_value(tf.floor((tf.cast(y, tf.float32) + 0.5) * bins), 0.0, bins - 1.0)
+    y = tf.debugging.assert_all_finite(
+        tf.cast(y, tf.float32), "decoded images contain NaN or infinity: the flow overflowed "
+                                "(latent far outside the model's typical set?)")
+    x_int = tf.clip_by_value(tf.floor((y + 0.5) * bins), 0.0, bins - 1.0)
     return tf.cast(x_int * (2.0 ** (8 - num_bits)), tf.uint8)
 
 
