@@ -23,10 +23,10 @@ VARIANTS = {
 }
 
 
-def _flow(variant, dtype=tf.float32, seed=0):
+def _flow(variant, dtype=tf.float32, seed=0, stddev=0.2):
     config = GlowConfig(**TINY, **VARIANTS[variant])
     glow = Glow(config, dtype=dtype)
-    flow_testing.randomize_variables(glow, seed=seed, stddev=0.2)
+    flow_testing.randomize_variables(glow, seed=seed, stddev=stddev)
     kwargs = {"labels": tf.constant([0, 2, 1])} if config.num_classes else {}
     return glow, kwargs
 
@@ -37,7 +37,9 @@ def _images(dtype, batch=3, shape=TINY["image_shape"], seed=0):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_round_trip_float32(variant):
-    glow, kwargs = _flow(variant)
+    # Noise of 0.1 moves every log-det far from zero (about -10 nats); at 0.2 the random LU
+    # factors are so ill-conditioned that float32 alone loses 2e-5 (measured), in float64 none.
+    glow, kwargs = _flow(variant, stddev=0.1)
     flow_testing.assert_round_trip(glow, _images(tf.float32), atol=1e-5, **kwargs)
 
 
@@ -65,14 +67,14 @@ def test_latent_has_the_image_size_and_levels_in_order():
 
 
 def test_works_in_tf_function_with_unknown_batch_and_extra_batch_dims():
-    glow, _ = _flow("glow_affine_lu")
+    glow, _ = _flow("glow_affine_lu", stddev=0.1)
     inverse = tf.function(glow.inverse, input_signature=[tf.TensorSpec([None, 4, 4, 2])])
     x = _images(tf.float32, batch=5)
     np.testing.assert_allclose(inverse(x), glow.inverse(x), atol=1e-6)
     x_2d_batch = tf.reshape(_images(tf.float32, batch=6), [2, 3, 4, 4, 2])
     eps = glow.inverse(x_2d_batch)
     assert eps.shape == (2, 3, 32)
-    np.testing.assert_allclose(glow.forward(eps), x_2d_batch, atol=1e-5)
+    np.testing.assert_allclose(glow.forward(flow_testing.fresh(eps)), x_2d_batch, atol=1e-5)
 
 
 def test_rejects_images_and_latents_of_the_wrong_shape():

@@ -18,7 +18,7 @@ def _images(shape=(2, 4, 4, 3), dtype=tf.float32, seed=0):
     return tf.constant(np.random.default_rng(seed).normal(size=shape), dtype)
 
 
-def _randomized_coupling(mask, parity, channels=3, dtype=tf.float32, stddev=0.3):
+def _randomized_coupling(mask, parity, channels=3, dtype=tf.float32, stddev=0.1):
     coupling = MaskedAffineCoupling(channels, hidden_channels=8, mask=mask, parity=parity,
                                     dtype=dtype, seed=0)
     flow_testing.randomize_variables(coupling, stddev=stddev)
