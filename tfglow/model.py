@@ -32,7 +32,9 @@ class GlowModel(tf_keras.Model):
     dequantisation; before the first step it runs ActNorm's data-dependent initialisation on the
     first batch (in cross-replica context, so every replica of a `tf.distribute` strategy holds the
     same values). A class-conditional model (`config.num_classes`) takes `labels` (int, `[batch]`)
-    in `log_prob`, `bits_per_dim`, `encode`, `decode`, `sample`, and `fit(images, labels)`.
+    in `log_prob`, `bits_per_dim`, `encode`, `decode`, `sample`, and `fit(images, labels)`; with
+    `config.classifier_weight > 0` it also trains Glow's classifier head on the top latent
+    (`classifier_logits`), adding `classifier_weight × cross-entropy in bits` to each image's loss.
 
     #### Examples
 
@@ -61,6 +63,14 @@ class GlowModel(tf_keras.Model):
         self.flow_dtype = tf.as_dtype(dtype)
         self.bijector = Glow(config, dtype=self.flow_dtype)
         self.bits_per_dim_tracker = tf_keras.metrics.Mean(name="bits_per_dim")
+        self.classifier = None
+        if config.classifier_weight > 0:
+            # Glow's `ycond` classifier: linear, zero-initialised, on the mean-pooled top latent.
+            self.classifier = tf_keras.layers.Dense(
+                config.num_classes, kernel_initializer="zeros", dtype=self.flow_dtype,
+                name="classifier")
+            self.classifier.build((None, config.latent_shapes[-1][-1]))
+            self.classifier_bits_tracker = tf_keras.metrics.Mean(name="classifier_bits")
         self.built = True
 
     # ---- the distribution -------------------------------------------------------------------
@@ -124,6 +134,21 @@ class GlowModel(tf_keras.Model):
             eps = tf.random.stateless_normal(shape, seed=[seed, 0], dtype=self.flow_dtype)
         return self.decode(eps * temperature, labels)
 
+    def classifier_logits(self, images) -> tf.Tensor:
+        """Logits `[batch, num_classes]` of the classifier head (`config.classifier_weight > 0`).
+
+        The head reads the top latent before the class-conditional top prior, so the prediction
+        does not depend on a label: `logits = W · mean_{h,w} z_top + b` with `z_top` from x→z.
+        """
+        if self.classifier is None:
+            raise ValueError("this model has no classifier head: set GlowConfig.classifier_weight "
+                             f"> 0, got {self.config.classifier_weight}")
+        images = pixels.validate_images(images, self.config.image_shape)
+        # Any label encodes to the same z_top; _classifier_logits undoes its prior μ, σ.
+        labels = tf.zeros(tf.shape(images)[:1], tf.int32)
+        eps = self.bijector.inverse(self._to_flow(images), labels=labels)
+        return self._classifier_logits(eps, labels)
+
     # ---- initialisation -----------------------------------------------------------------------
 
     @property
@@ -150,7 +175,9 @@ class GlowModel(tf_keras.Model):
 
     @property
     def metrics(self):
-        return [self.bits_per_dim_tracker]
+        if self.classifier is None:
+            return [self.bits_per_dim_tracker]
+        return [self.bits_per_dim_tracker, self.classifier_bits_tracker]
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
         """`tf_keras.Model.fit` on uint8 images (and labels), after ActNorm's data-dependent init."""
@@ -161,18 +188,26 @@ class GlowModel(tf_keras.Model):
     def train_step(self, data):
         images, labels = _unpack(data)
         with tf.GradientTape() as tape:
-            per_example = self._bits_per_dim(images, labels, dequantize=True, seed=None)
-            loss = tf.nn.compute_average_loss(per_example)
+            per_example, eps = self._bits_per_dim_and_latents(images, labels, True, None)
+            per_example_loss = per_example
+            if self.classifier is not None:
+                classifier_bits = self._classifier_bits(eps, labels)
+                per_example_loss = per_example + self.config.classifier_weight * classifier_bits
+            loss = tf.nn.compute_average_loss(per_example_loss)
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         self.bits_per_dim_tracker.update_state(per_example)
-        return {"bits_per_dim": self.bits_per_dim_tracker.result()}
+        if self.classifier is not None:
+            self.classifier_bits_tracker.update_state(classifier_bits)
+        return {metric.name: metric.result() for metric in self.metrics}
 
     def test_step(self, data):
         images, labels = _unpack(data)
-        self.bits_per_dim_tracker.update_state(
-            self._bits_per_dim(images, labels, dequantize=True, seed=None))
-        return {"bits_per_dim": self.bits_per_dim_tracker.result()}
+        per_example, eps = self._bits_per_dim_and_latents(images, labels, True, None)
+        self.bits_per_dim_tracker.update_state(per_example)
+        if self.classifier is not None:
+            self.classifier_bits_tracker.update_state(self._classifier_bits(eps, labels))
+        return {metric.name: metric.result() for metric in self.metrics}
 
     def get_config(self):
         return {"config": self.config.to_json(), "dtype": self.flow_dtype.name, "name": self.name}
@@ -187,21 +222,41 @@ class GlowModel(tf_keras.Model):
         return pixels.images_to_flow(images, self.config.num_bits, self.flow_dtype, noise)
 
     def _log_prob_flow(self, y, labels):
+        return self._log_prob_and_latents(y, labels)[0]
+
+    def _log_prob_and_latents(self, y, labels):
         eps = self.bijector.inverse(y, labels=labels)
         log_det = self.bijector.inverse_log_det_jacobian(y, event_ndims=3, labels=labels)
         log_normal = -0.5 * tf.reduce_sum(tf.square(eps), axis=-1) - (
             0.5 * self.config.event_size * math.log(2 * math.pi))
-        return log_normal + log_det
+        return log_normal + log_det, eps
+
+    def _classifier_logits(self, eps, labels):
+        top_shape = self.config.latent_shapes[-1]
+        eps_top = tf.reshape(eps[:, self.config.event_size - math.prod(top_shape):], [-1, *top_shape])
+        # eps_top = (z_top − μ_y) / σ_y; undoing the prior gives the label-free z_top (Glow's `z`).
+        z_top = self.bijector.top_prior.forward(eps_top, labels=labels)
+        return self.classifier(tf.reduce_mean(z_top, axis=[1, 2]))
+
+    def _classifier_bits(self, eps, labels):
+        """Glow's `bits_y`: the classifier head's cross-entropy in bits per image, `[batch]`."""
+        cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.cast(tf.reshape(labels, [-1]), tf.int32),
+            logits=self._classifier_logits(eps, labels))
+        return cross_entropy / math.log(2.0)
 
     def _bits_per_dim(self, images, labels, dequantize, seed):
+        return self._bits_per_dim_and_latents(images, labels, dequantize, seed)[0]
+
+    def _bits_per_dim_and_latents(self, images, labels, dequantize, seed):
         images = pixels.check_image_shape(images, self.config.image_shape)
         noise = None
         if dequantize:
             shape = tf.shape(images)
             noise = (tf.random.uniform(shape, dtype=self.flow_dtype) if seed is None else
                      tf.random.stateless_uniform(shape, seed=[seed, 1], dtype=self.flow_dtype))
-        log_prob = self._log_prob_flow(self._to_flow(images, noise), labels)
-        return pixels.bits_per_dim(log_prob, self.config.event_size, self.config.num_bits)
+        log_prob, eps = self._log_prob_and_latents(self._to_flow(images, noise), labels)
+        return pixels.bits_per_dim(log_prob, self.config.event_size, self.config.num_bits), eps
 
 
 def _unpack(data):
