@@ -61,7 +61,8 @@ def _glow_step(config, channels, step, dtype, seeds) -> list[tfb.Bijector]:
         layers.append(permutation)
     coupling = {"affine": bijectors.AffineCoupling, "additive": bijectors.AdditiveCoupling}
     layers.append(coupling[config.coupling](channels, config.hidden_channels, dtype=dtype,
-                                            seed=seeds(), name=f"{prefix}_coupling"))
+                                            seed=seeds(), network_dtype=config.network_dtype,
+                                            name=f"{prefix}_coupling"))
     return layers
 
 
@@ -73,7 +74,7 @@ def _masked_step(config, channels, mask, step, dtype, seeds) -> list[tfb.Bijecto
         layers.append(bijectors.ActNorm(channels, dtype=dtype, name=f"{prefix}_act_norm"))
     layers.append(bijectors.MaskedAffineCoupling(
         channels, config.hidden_channels, mask=mask, parity=step % 2, dtype=dtype, seed=seeds(),
-        name=f"{prefix}_coupling"))
+        network_dtype=config.network_dtype, name=f"{prefix}_coupling"))
     return layers
 
 

@@ -94,7 +94,10 @@ class ZeroConv2D(tf.Module):
             self.log_gain = tf.Variable(tf.zeros([out_channels], dtype), name="log_gain")
 
     def __call__(self, h: tf.Tensor) -> tf.Tensor:
-        return (_conv2d(h, self.kernel) + self.bias) * tf.exp(_LOG_GAIN_FACTOR * self.log_gain)
+        # The convolution runs in the dtype of `h` (bfloat16 under mixed precision); bias and
+        # gain are applied in the variables' dtype.
+        out = tf.cast(_conv2d(h, tf.cast(self.kernel, h.dtype)), self.kernel.dtype)
+        return (out + self.bias) * tf.exp(_LOG_GAIN_FACTOR * self.log_gain)
 
 
 class GlowCouplingNetwork(tf.Module):
@@ -104,6 +107,11 @@ class GlowCouplingNetwork(tf.Module):
     and every coupling layer built on it starts as a fixed elementwise map. The two `ActNorm`s
     normalise the hidden activations (their `inverse`, x→z direction) and initialise themselves
     from the first batch they see, like the flow's own `ActNorm` layers.
+
+    With `compute_dtype=tf.bfloat16` (mixed precision) the three convolutions run in bfloat16
+    while the variables, and the network's output, stay in `dtype`. The output is still a
+    deterministic function of the input, so a coupling built on it stays exactly invertible and
+    its log-determinant, computed from that output, stays in `dtype`.
 
     #### Examples
 
@@ -119,7 +127,8 @@ class GlowCouplingNetwork(tf.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, hidden_channels: int,
-                 dtype=tf.float32, seed: Optional[int] = None, name: str = "coupling_network"):
+                 dtype=tf.float32, seed: Optional[int] = None,
+                 compute_dtype: Optional[tf.dtypes.DType] = None, name: str = "coupling_network"):
         """Creates the three convolutions and two ActNorms.
 
         Args:
@@ -129,6 +138,8 @@ class GlowCouplingNetwork(tf.Module):
           dtype: the floating dtype of the variables. Default value: `tf.float32`.
           seed: Python `int` seed of the two random kernels, or `None` to draw them from the
             global seed. Default value: `None`.
+          compute_dtype: the dtype the convolutions compute in, e.g. `tf.bfloat16`; `None` means
+            `dtype`. Default value: `None`.
           name: Python `str`, the name of the module. Default value: `"coupling_network"`.
         """
         # Imported here, not at the top: `tfglow.bijectors` imports this module for its couplings,
@@ -136,6 +147,7 @@ class GlowCouplingNetwork(tf.Module):
         from tfglow.bijectors.act_norm import ActNorm
 
         super().__init__(name=name)
+        self.compute_dtype = tf.as_dtype(compute_dtype or dtype)
         if hidden_channels < 1:
             raise ValueError(f"GlowCouplingNetwork needs hidden_channels >= 1, "
                              f"got {hidden_channels}")
@@ -155,6 +167,23 @@ class GlowCouplingNetwork(tf.Module):
                                           dtype=dtype, name="output_conv")
 
     def __call__(self, h: tf.Tensor) -> tf.Tensor:
-        h = tf.nn.relu(self.input_act_norm.inverse(self.input_conv(h)))
-        h = tf.nn.relu(self.hidden_act_norm.inverse(self.hidden_conv(h)))
+        h = tf.cast(h, self.compute_dtype)
+        h = _conv_act_norm_relu(h, self.input_conv, self.input_act_norm)
+        h = _conv_act_norm_relu(h, self.hidden_conv, self.hidden_act_norm)
         return self.output_conv(h)
+
+
+def _conv_act_norm_relu(h: tf.Tensor, conv: Conv2D, act_norm) -> tf.Tensor:
+    """`relu(act_norm.inverse(conv(h)))`, with the ActNorm folded into the convolution.
+
+    `(conv(h, W) + loc) · s = conv(h, W · s) + loc · s` with `s = exp(log_scale)` per output
+    channel: written this way Grappler fuses convolution, bias and ReLU into one oneDNN kernel,
+    and the backward pass handles `s` on the kernel instead of on every activation. The ActNorm's
+    data-dependent initialisation still sees the unfolded `conv(h, W)`, computed on the first
+    batch only, in the variables' dtype. The convolution runs in the dtype of `h`.
+    """
+    initialized = act_norm.maybe_initialize_from(lambda: conv(tf.cast(h, conv.kernel.dtype)))
+    with tf.control_dependencies([initialized]):
+        scale = tf.exp(act_norm.log_scale)
+        kernel, bias = tf.cast(conv.kernel * scale, h.dtype), tf.cast(act_norm.loc * scale, h.dtype)
+        return tf.nn.relu(tf.nn.bias_add(_conv2d(h, kernel), bias))

@@ -29,14 +29,19 @@ def bits_per_dim(mean_nll_nats, num_dims):
   return (mean_nll_nats + num_dims * math.log(NUM_BINS)) / (num_dims * math.log(2.0))
 
 
+def own_cpu_seconds():
+  """User + system CPU seconds of this process, all threads."""
+  own = os.times()
+  return own.user + own.system
+
+
 def _cpu_seconds():
   """(all CPUs' busy seconds from /proc/stat, this process's user+sys seconds)."""
   with open("/proc/stat") as f:
     fields = [int(v) for v in f.readline().split()[1:]]
   idle, iowait = fields[3], fields[4]
   busy = sum(fields[:8]) - idle - iowait  # user nice system idle iowait irq softirq steal
-  own = os.times()
-  return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
+  return busy / os.sysconf("SC_CLK_TCK"), own_cpu_seconds()
 
 
 class OtherLoadMeter:
@@ -51,6 +56,11 @@ class OtherLoadMeter:
     busy, own = _cpu_seconds()
     seconds = max(time.perf_counter() - self._wall, 1e-9)
     return max(0.0, (busy - self._busy) - (own - self._own)) / seconds
+
+  def own_cores(self):
+    """Average cores this process used since `start()` (≈ thread count when it has the machine)."""
+    _, own = _cpu_seconds()
+    return (own - self._own) / max(time.perf_counter() - self._wall, 1e-9)
 
 
 def wait_for_quiet(max_wait_seconds, probe_seconds=1.0):
@@ -88,21 +98,31 @@ def time_windows(step, batch_size, warmup_steps, num_windows, steps_per_window, 
     last = sync(result)
     seconds = time.perf_counter() - start
     windows.append(dict(images_per_second=round(steps_per_window * batch_size / seconds, 2),
-                        other_processes_cpu_cores=round(meter.cores(), 2)))
+                        other_processes_cpu_cores=round(meter.cores(), 2),
+                        own_cpu_cores=round(meter.own_cores(), 2)))
   return windows, last
 
 
 def summarize(windows):
-  """Median images/s over all windows, and over the quiet ones (others < 0.25 cores)."""
+  """Medians over the windows: all, quiet ones only, and CPU-normalised.
+
+  Quiet: others used < QUIET_OTHER_CORES. CPU-normalised: images per own CPU-second × the
+  machine's cores — what the run would do with every core to itself if it kept them all busy
+  (an upper bound; it removes others' load but not the cost of sharing caches with them).
+  """
   rates = [w["images_per_second"] for w in windows]
-  others = [w["other_processes_cpu_cores"] for w in windows]
-  quiet = [w["images_per_second"] for w in windows if w["other_processes_cpu_cores"] < QUIET_OTHER_CORES]
+  quiet = [w["images_per_second"] for w in windows
+           if w["other_processes_cpu_cores"] < QUIET_OTHER_CORES]
+  normalised = [w["images_per_second"] / max(w["own_cpu_cores"], 1e-9) * os.cpu_count()
+                for w in windows]
   return dict(
       images_per_second_windows=rates,
       images_per_second_median=round(statistics.median(rates), 2),
-      other_processes_cpu_cores_windows=others,
+      other_processes_cpu_cores_windows=[w["other_processes_cpu_cores"] for w in windows],
+      own_cpu_cores_windows=[w["own_cpu_cores"] for w in windows],
       quiet_windows=len(quiet),
-      images_per_second_median_quiet=round(statistics.median(quiet), 2) if quiet else None)
+      images_per_second_median_quiet=round(statistics.median(quiet), 2) if quiet else None,
+      images_per_second_cpu_normalised_median=round(statistics.median(normalised), 2))
 
 
 def machine_info():

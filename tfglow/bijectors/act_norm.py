@@ -1,5 +1,7 @@
 """Activation normalization (Glow §3.1)."""
 
+from typing import Callable
+
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
@@ -61,8 +63,13 @@ class ActNorm(tfb.Bijector):
         super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True, dtype=dtype,
                          validate_args=validate_args, parameters=parameters, name=scope_name)
 
-    def _maybe_initialize(self, x: tf.Tensor) -> tf.Tensor:
-        """Sets loc and log_scale from the statistics of `x` unless already initialised.
+    def maybe_initialize_from(self, compute_inputs: Callable[[], tf.Tensor]) -> tf.Tensor:
+        """Sets loc and log_scale from the statistics of `compute_inputs()` unless initialised.
+
+        `compute_inputs` runs only in the initialisation branch, so a caller that applies this
+        layer in a folded form (`tfglow.nn.GlowCouplingNetwork` folds it into the preceding
+        convolution) pays for the unfolded inputs only on the first batch. Returns a boolean
+        tensor to use as a control dependency before reading the variables.
 
         Inside a replica of a `tf.distribute` strategy (`strategy.run`, Keras `train_step`) the
         initialisation is not built: an assignment there would need a cross-replica `merge_call`
@@ -77,6 +84,7 @@ class ActNorm(tfb.Bijector):
                         "batch outside strategy.run first")
 
         def initialize():
+            x = compute_inputs()
             axes = tf.range(tf.rank(x) - 1)
             mean = tf.reduce_mean(x, axis=axes)
             std = tf.sqrt(tf.reduce_mean(tf.square(x - mean), axis=axes))
@@ -86,6 +94,9 @@ class ActNorm(tfb.Bijector):
                 return tf.identity(self.initialized.assign(True))
 
         return tf.cond(self.initialized, lambda: tf.constant(True), initialize)
+
+    def _maybe_initialize(self, x: tf.Tensor) -> tf.Tensor:
+        return self.maybe_initialize_from(lambda: x)
 
     def _forward(self, z):
         return z * tf.exp(-self.log_scale) - self.loc

@@ -39,7 +39,7 @@ class AdditiveCoupling(ChannelCoupling):
 
     def __init__(self, channels: int, hidden_channels: int, dtype=tf.float32,
                  seed: Optional[int] = None, validate_args: bool = False,
-                 name: str = "additive_coupling"):
+                 network_dtype: Optional[tf.dtypes.DType] = None, name: str = "additive_coupling"):
         """Creates the coupling network; its last convolution starts at zero.
 
         Args:
@@ -49,13 +49,16 @@ class AdditiveCoupling(ChannelCoupling):
           seed: Python `int` seed of the network's random kernels, or `None` to draw them from
             the global seed. Default value: `None`.
           validate_args: Python `bool`, whether to check inputs. Default value: `False`.
+          network_dtype: the dtype the coupling network's convolutions compute in
+            (`tf.bfloat16` for mixed precision); `None` means `dtype`. Default value: `None`.
           name: Python `str`, the name of the bijector. Default value: `"additive_coupling"`.
         """
         parameters = dict(locals())
 
         def make_network(conditioning_channels: int, transformed_channels: int):
             return GlowCouplingNetwork(conditioning_channels, transformed_channels,
-                                       hidden_channels, dtype=dtype, seed=seed)
+                                       hidden_channels, dtype=dtype, seed=seed,
+                                       compute_dtype=network_dtype)
 
         super().__init__(channels, make_network, is_constant_jacobian=True, dtype=dtype,
                          validate_args=validate_args, parameters=parameters, name=name)

@@ -47,7 +47,8 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
 
     def __init__(self, channels: int, hidden_channels: int, mask: str = "checkerboard",
                  parity: int = 0, dtype=tf.float32, seed: Optional[int] = None,
-                 validate_args: bool = False, name: str = "masked_affine_coupling"):
+                 validate_args: bool = False, network_dtype: Optional[tf.dtypes.DType] = None,
+                 name: str = "masked_affine_coupling"):
         """Creates the coupling network; its last convolution starts at zero.
 
         Args:
@@ -61,6 +62,8 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
           seed: Python `int` seed of the network's random kernels, or `None` to draw them from
             the global seed. Default value: `None`.
           validate_args: Python `bool`, whether to check inputs. Default value: `False`.
+          network_dtype: the dtype the coupling network's convolutions compute in
+            (`tf.bfloat16` for mixed precision); `None` means `dtype`. Default value: `None`.
           name: Python `str`, the name of the bijector. Default value: `"masked_affine_coupling"`.
         """
         parameters = dict(locals())
@@ -77,7 +80,8 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
         self.parity = parity
         with tf.name_scope(name) as scope_name:
             self.conditioner = GlowCouplingNetwork(channels, 2 * channels, hidden_channels,
-                                                   dtype=dtype, seed=seed)
+                                                   dtype=dtype, seed=seed,
+                                                   compute_dtype=network_dtype)
         super().__init__(forward_min_event_ndims=3, is_constant_jacobian=False, dtype=dtype,
                          validate_args=validate_args, parameters=parameters, name=scope_name)
 
