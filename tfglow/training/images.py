@@ -1,0 +1,78 @@
+"""Grids of samples: for TensorBoard image summaries and PNG files."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfglow import pixels
+from tfglow.model import GlowModel
+
+_GAP = 2  # pixels of black between the cells of a grid
+
+
+def image_grid(images, columns: int) -> tf.Tensor:
+    """Tiles uint8 images `[N, H, W, C]` into one image, `columns` per row, 2-pixel black gaps.
+
+    Rows that are not full are padded with black cells.
+    """
+    images = tf.convert_to_tensor(images, tf.uint8)
+    if columns < 1:
+        raise ValueError(f"columns must be positive, got {columns}")
+    count, height, width, channels = images.shape
+    rows = max(1, -(-count // columns))
+    blank = tf.zeros([rows * columns - count, height, width, channels], tf.uint8)
+    cells = tf.pad(tf.concat([images, blank], 0), [[0, 0], [0, _GAP], [0, _GAP], [0, 0]])
+    cells = tf.reshape(cells, [rows, columns, height + _GAP, width + _GAP, channels])
+    grid = tf.reshape(tf.transpose(cells, [0, 2, 1, 3, 4]),
+                      [rows * (height + _GAP), columns * (width + _GAP), channels])
+    return grid[:-_GAP, :-_GAP]
+
+
+def sample_grids(model: GlowModel, temperatures, num_samples: int, seed: int = 0) -> dict[float, tf.Tensor]:
+    """A grid of `num_samples` samples per temperature, `{temperature: uint8 [H', W', C]}`.
+
+    The same latent directions (those of `model.sample(…, seed=seed)`) are scaled by each
+    temperature, so grids compare like for like; a class-conditional model draws the classes
+    `0, 1, …` in turn.
+    """
+    columns = max(1, int(np.ceil(np.sqrt(num_samples))))
+    labels = None
+    if model.config.num_classes:
+        labels = tf.range(num_samples) % model.config.num_classes
+    directions = tf.random.stateless_normal([num_samples, model.config.event_size], seed=[seed, 0],
+                                            dtype=model.flow_dtype)
+    grids = {}
+    for temperature in temperatures:
+        flow_space = model.decode_to_flow(directions * temperature, labels)
+        # Early in training a sample can overflow (a coupling scale near 0 inverted many times);
+        # it is shown grey instead of stopping the run, and counted in a warning.
+        finite = tf.math.is_finite(flow_space)
+        overflowed = int(tf.reduce_sum(tf.cast(~tf.reduce_all(finite, axis=[1, 2, 3]), tf.int32)))
+        if overflowed:
+            tf.get_logger().warning(f"{overflowed} of {num_samples} samples at temperature {temperature} "
+                                    "overflowed; shown with grey pixels")
+        flow_space = tf.where(finite, flow_space, tf.zeros_like(flow_space))
+        grids[temperature] = image_grid(pixels.flow_to_images(flow_space, model.config.num_bits), columns)
+    return grids
+
+
+def write_png(path: str | os.PathLike, image) -> None:
+    """Writes a uint8 `[H, W, C]` image (C = 1, 3 or 4) as a PNG file, creating its directory."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tf.io.write_file(path, tf.io.encode_png(tf.convert_to_tensor(image, tf.uint8)))
+
+
+def write_sample_png(model: GlowModel, path: str | os.PathLike, temperatures, num_samples: int,
+                     seed: int = 0) -> None:
+    """Writes one PNG of sample grids, one grid per temperature side by side (lowest first)."""
+    grids = list(sample_grids(model, temperatures, num_samples, seed).values())
+    height, _, channels = grids[0].shape
+    gap = tf.fill([height, 4 * _GAP, channels], tf.constant(255, tf.uint8))
+    pieces = [grids[0]]
+    for grid in grids[1:]:
+        pieces += [gap, grid]
+    write_png(path, tf.concat(pieces, axis=1))

@@ -1,0 +1,205 @@
+"""`train`: one resumable training run of a `GlowModel` with Keras `fit`.
+
+```
+seeded tf.data pipeline ──skip(step)──▶ GlowModel.fit ──▶ every step: NaN stop, checkpoint every N
+                                          │                every epoch: held-out bits/dim, TensorBoard
+                                          ▼                             scalars and sample images
+                               model_dir/checkpoints, logs/, samples.png
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import os
+import time
+
+import tensorflow as tf
+import tf_keras
+
+from tfglow import data
+from tfglow.model import GlowModel
+from tfglow.training import callbacks as training_callbacks
+from tfglow.training import checkpointing, images, multi_worker
+from tfglow.training.config import TrainingConfig
+from tfglow.training.evaluation import held_out_dataset
+from tfglow.training.optimizers import make_optimizer
+
+LOG_SUBDIRECTORY = "logs"
+SAMPLES_FILE = "samples.png"
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """What `train` did: the model (with its EMA weights, if the run kept them), its steps, the logs."""
+
+    model: GlowModel
+    start_step: int
+    end_step: int
+    checkpoint: str | None
+    history: dict[str, list[float]]
+    seconds: float
+
+
+def training_dataset(config: TrainingConfig, start_step: int = 0) -> tf.data.Dataset:
+    """The endless, seeded training batches from batch number `start_step` on.
+
+    The pipeline is deterministic given `config.seed`, so skipping the `start_step` batches a run
+    has already trained on puts a resumed run at the same data position.
+    """
+    dataset = data.load_images(
+        config.dataset, config.train_split, batch_size=config.batch_size,
+        image_size=config.image_size, pad_to=config.pad_to, center_crop=config.center_crop,
+        random_flip=config.random_flip, with_labels=config.model.num_classes is not None,
+        seed=config.seed, repeat=True, drop_remainder=True)
+    # Under MultiWorkerMirroredStrategy each worker keeps its slice of every global batch.
+    return multi_worker.shard_by_data(dataset.skip(start_step) if start_step else dataset)
+
+
+def steps_per_epoch(config: TrainingConfig) -> int:
+    """`config.steps_per_epoch`, or the number of full batches in one pass over the training split."""
+    if config.steps_per_epoch is not None:
+        return config.steps_per_epoch
+    builder = data.get_builder(config.dataset)
+    examples = builder.info.splits[config.train_split].num_examples
+    return max(1, examples // config.batch_size)
+
+
+def train(config: TrainingConfig, model_dir: str | os.PathLike,
+          strategy: tf.distribute.Strategy | None = None, verbose: int | str = 1,
+          max_seconds: float | None = None,
+          extra_callbacks: list[tf_keras.callbacks.Callback] | tuple = ()) -> TrainingResult:
+    """Trains (or resumes training of) the model of `config` in `model_dir`, up to `config.steps`.
+
+    If `model_dir` holds checkpoints, the latest one is restored (weights, ActNorm initialisation,
+    optimizer moments and EMA weights, step) and training continues from its step and data
+    position. Otherwise the model is built, its ActNorm layers initialised on the first batch, and
+    trained from step 0.
+
+    Under `MultiWorkerMirroredStrategy` every worker calls `train` alike; only the chief writes into
+    `model_dir`, the others into temporary copies removed at the end (see `multi_worker`).
+
+    Args:
+      config: the `TrainingConfig` of the run.
+      model_dir: Python `str`, where configs, checkpoints, logs and samples go.
+      strategy: a `tf.distribute.Strategy`. Default value: `None` (the default strategy).
+      verbose: Keras `fit` verbosity (1: progress bar, 2: one line per epoch). Default value: `1`.
+      max_seconds: `None`, or stop (after a checkpoint) once training has run this long; the same
+        call again continues. Default value: `None`.
+      extra_callbacks: more Keras callbacks, run after the built-in ones. Default value: `()`.
+
+    Returns:
+      A `TrainingResult`.
+
+    Raises:
+      NonFiniteLossError: the loss became NaN or infinite; the last good checkpoint is kept.
+      ValueError: the global batch does not split evenly across the replicas, or `model_dir` holds
+        a different model.
+    """
+    started = time.perf_counter()
+    model_dir = os.fspath(model_dir)
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas")
+    tf_keras.utils.set_random_seed(config.seed)
+    # Only the chief writes into model_dir; other workers write to a temporary copy (multi_worker).
+    write_dir = multi_worker.write_directory(model_dir, strategy)
+    multi_worker.remove_write_directory(model_dir, write_dir)  # what a killed worker left behind
+    checkpointing.write_configs(write_dir, config)
+    chief_checkpoints = os.path.join(model_dir, checkpointing.CHECKPOINT_SUBDIRECTORY)
+    if multi_worker.is_chief(strategy):
+        multi_worker.remove_partial_checkpoints(chief_checkpoints)
+
+    with strategy.scope():
+        model = GlowModel(config.model)
+        optimizer = make_optimizer(config.optimizer, config.learning_rate, config.warmup_steps,
+                                   config.clip_norm, config.ema_momentum)
+        model.compile(optimizer=optimizer, jit_compile=_can_jit_compile(config, strategy))
+        latest = tf.train.latest_checkpoint(chief_checkpoints)
+        if not latest:
+            # ActNorm's data-dependent init before the optimizer copies the weights into its Polyak
+            # averages, which would otherwise start from the uninitialised layers.
+            first_batch = next(iter(training_dataset(config).take(1)))
+            model.initialize(*(first_batch if isinstance(first_batch, tuple) else (first_batch,)))
+        # Create the optimizer's variables now, so a checkpoint restores into them immediately.
+        optimizer.build(model.trainable_variables)
+        manager = checkpointing.checkpoint_manager(write_dir, model, optimizer, config.keep_checkpoints)
+        if latest:
+            manager.checkpoint.restore(latest).assert_existing_objects_matched()
+    start_step = int(optimizer.iterations.numpy())
+    epoch_steps = steps_per_epoch(config)
+    if latest:
+        tf.get_logger().info(f"Resuming from {latest} at step {start_step} "
+                             f"(epoch {start_step // epoch_steps + 1}, batch {start_step % epoch_steps + 1}).")
+        print(f"Resumed from {latest}: step {start_step}, skipping the "
+              f"{start_step} batches already trained on.", flush=True)
+
+    history: dict[str, list[float]] = {}
+    if start_step < config.steps:
+        checkpoint_callback = checkpointing.CheckpointEvery(manager, config.checkpoint_every)
+        log_dir = os.path.join(write_dir, LOG_SUBDIRECTORY)
+        callbacks = [
+            training_callbacks.NonFiniteLossStop(checkpoint_callback.describe_last_checkpoint),
+            checkpoint_callback,
+            training_callbacks.StopAtStep(config.steps),
+            training_callbacks.Throughput(config.batch_size),
+        ]
+        if _tensorboard_is_installed():
+            callbacks += [
+                tf_keras.callbacks.TensorBoard(log_dir, update_freq=config.log_every, write_graph=False,
+                                               profile_batch=0),
+                training_callbacks.SampleSummary(log_dir, config.sample_temperatures, config.num_samples,
+                                                 config.seed),
+            ]
+        if max_seconds is not None:
+            callbacks.insert(2, training_callbacks.StopAfterSeconds(max_seconds))
+        callbacks += list(extra_callbacks)
+        validation = multi_worker.shard_by_data(held_out_dataset(config))
+        # Keras starts mid-epoch through this hook (what its BackupAndRestore does); cleared below.
+        model._training_state = checkpointing.ResumeCounters(start_step // epoch_steps,
+                                                             start_step % epoch_steps)
+        try:
+            with strategy.scope():
+                fit_history = model.fit(
+                    training_dataset(config, start_step), epochs=math.ceil(config.steps / epoch_steps),
+                    steps_per_epoch=epoch_steps, initial_epoch=start_step // epoch_steps,
+                    validation_data=validation, validation_steps=config.validation_steps,
+                    callbacks=callbacks, verbose=verbose)
+        finally:
+            model._training_state = None
+        history = {key: [float(value) for value in values] for key, values in fit_history.history.items()}
+    # The checkpoints keep the training weights; what the run hands over is the Polyak average.
+    optimizer.use_average_weights(model.trainable_variables)
+
+    images.write_sample_png(model, os.path.join(write_dir, SAMPLES_FILE), config.sample_temperatures,
+                            config.num_samples, config.seed)
+    multi_worker.remove_write_directory(model_dir, write_dir)
+    return TrainingResult(model=model, start_step=start_step, end_step=int(optimizer.iterations.numpy()),
+                          checkpoint=tf.train.latest_checkpoint(chief_checkpoints), history=history,
+                          seconds=time.perf_counter() - started)
+
+
+def _can_jit_compile(config: TrainingConfig, strategy: tf.distribute.Strategy) -> bool:
+    """`config.jit_compile`, unless replicas are logical CPU devices, which XLA cannot serve.
+
+    (XLA compiles each replica's step for one device; logical CPU devices share one XLA CPU device
+    and the step fails with "Trying to access resource … located in device CPU:1 from CPU:0".)
+    """
+    if not config.jit_compile:
+        return False
+    devices = strategy.extended.worker_devices
+    if len(devices) > 1 and any("CPU" in device.upper() for device in devices):
+        tf.get_logger().warning("jit_compile is off: XLA cannot run replicas on logical CPU devices")
+        return False
+    return True
+
+
+def _tensorboard_is_installed() -> bool:
+    """Whether `tf.summary` can write (it needs the `tensorboard` package); warns if not."""
+    if importlib.util.find_spec("tensorboard") is not None:
+        return True
+    tf.get_logger().warning("no TensorBoard logs: `pip install tensorboard` to get them")
+    return False
