@@ -11,7 +11,8 @@
 #    on 1,024 test images after every 250 steps; at the end, on all 10,000 test images.
 #    The coupling networks are 64 wide rather than the paper's 512 (or the preset's 256): on 2 CPU
 #    cores a narrower network takes ~4.5x more steps in the same time and reaches lower bits/dim.
-# 3. Prints the export command (the next step).
+# 3. Exports the trained model (EMA weights) as a TF Serving SavedModel into runs/mnist/export/<version>/
+#    and prints how to serve it.
 #
 # Running it again resumes from the last checkpoint and trains TRAIN_MINUTES more (up to 20,000
 # steps). Extra arguments go to training.train, e.g. `bash training/main.sh --hidden_channels 256`.
@@ -24,8 +25,8 @@ verbose=2
 [ -t 1 ] && verbose=1  # the Keras progress bar on a terminal, one line per epoch in a log file
 .venv/bin/python -m training.train --config mnist_cpu --model_dir "$model_dir" \
   --max_minutes "${TRAIN_MINUTES:-12}" --verbose "$verbose" "$@"
+.venv/bin/python -m export.export_model --model_dir "$model_dir" --export_dir "$model_dir/export"
 echo
 echo "Samples: $model_dir/samples.png   TensorBoard: .venv/bin/tensorboard --logdir $model_dir/logs"
 echo "Held-out bits/dim again: .venv/bin/python -m training.evaluate --model_dir $model_dir --dataset mnist"
-echo "Next step, export for TF Serving:"
-echo "  .venv/bin/python -m export.export_model --model_dir $model_dir --export_dir $model_dir/export"
+echo "Next step, serve it: see export/README.md (docker run tensorflow/serving with $model_dir/export)"
