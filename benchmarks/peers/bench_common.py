@@ -10,6 +10,7 @@ import math
 import os
 import platform
 import statistics
+import sys
 import time
 
 NUM_BITS = 8
@@ -130,6 +131,12 @@ def machine_info():
   load1, load5, load15 = os.getloadavg()
   return dict(cpu_count=os.cpu_count(), loadavg_1_5_15=[load1, load5, load15],
               python=platform.python_version(), platform=platform.platform())
+
+
+def command_line():
+  """The command that produced a result, with the environment settings that matter."""
+  prefix = [f"{name}={os.environ[name]}" for name in ("OMP_WAIT_POLICY",) if name in os.environ]
+  return " ".join(prefix + [sys.executable] + sys.argv)
 
 
 def now_iso():

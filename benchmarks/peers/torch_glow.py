@@ -410,6 +410,7 @@ def run_budget(config, args):
       test_bits_per_dim=round(test_bpd, 4) if test_bpd is not None else None,
       diverged=diverged, minutes=args.minutes, clock=args.clock,
       budget_seconds_used=round(budget_used, 1), train_wall_seconds=round(train_seconds, 1),
+      budget_completed=budget_used >= budget_seconds, max_wall_minutes=args.max_wall_minutes,
       test_images=len(test), steps=steps, epochs=round(steps * batch_size / len(train), 3),
       images_per_second_wall_mean=round(steps * batch_size / train_seconds, 2),
       images_per_budget_second_mean=round(steps * batch_size / budget_used, 2),
@@ -470,6 +471,7 @@ def main(argv=None):
       omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "unset (libgomp spins before sleeping)"),
       versions=dict(torch=torch.__version__, numpy=np.__version__),
       machine_before=machine_before, machine=bench_common.machine_info(),
+      command=bench_common.command_line(),
       date=bench_common.now_iso())
   suffix = "" if args.size == "mnist" else f"_{args.size}"
   bench_common.emit(result, args.output or f"peer_torch_glow_{args.mode}{suffix}.json")
