@@ -89,8 +89,8 @@ def _exactness_row() -> list[str]:
                   if item["dtype"] == "float32")
     return [f"Exactness: max flow error / identical uint8 / log-det vs Jacobian (f32), "
             f"networks {dtype}",
-            f"{trip['max_abs_flow_error']:.1e} / {100 * trip['share_identical_uint8']:.2f} % / "
-            f"{log_det:.1e}", "target ≤ 1e-4 / 100 %", MISSING, f"`{record['command']}`",
+            f"{trip['max_abs_flow_error_of_finite']:.1e} / {100 * trip['share_identical_uint8']:.2f} % "
+            f"({trip['non_finite_images']} non-finite) / {log_det:.1e}", "target ≤ 1e-4 / 100 %", MISSING, f"`{record['command']}`",
             _date(record)]
 
 

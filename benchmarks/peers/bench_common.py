@@ -126,6 +126,14 @@ def summarize(windows):
       images_per_second_cpu_normalised_median=round(statistics.median(normalised), 2))
 
 
+def headline(summary, num_windows):
+  """(figure, its key): the quiet-window median when at least half the windows were quiet,
+  else the CPU-normalised median — on a shared machine the raw median measures the others."""
+  key = ("images_per_second_median_quiet" if 2 * summary["quiet_windows"] >= num_windows
+         else "images_per_second_cpu_normalised_median")
+  return summary[key], key
+
+
 def machine_info():
   """Load averages and CPU count at the time of the call, for the report."""
   load1, load5, load15 = os.getloadavg()

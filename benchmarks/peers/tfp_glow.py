@@ -132,9 +132,8 @@ def main(argv=None):
   runs = [measure(config, images, jit, args) for jit in forms]
   # Compare forms on their quiet windows when at least half of every form's windows were quiet,
   # else CPU-normalised: others' load on this shared machine would otherwise decide it.
-  use_quiet = all(2 * run["quiet_windows"] >= args.windows for run in runs)
-  chosen_by = ("images_per_second_median_quiet" if use_quiet
-               else "images_per_second_cpu_normalised_median")
+  keys = {bench_common.headline(run, args.windows)[1] for run in runs}
+  chosen_by = keys.pop() if len(keys) == 1 else "images_per_second_cpu_normalised_median"
   fastest = max(runs, key=lambda run: run[chosen_by])
   result = dict(
       peer="tfp.bijectors.Glow",

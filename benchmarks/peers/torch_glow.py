@@ -323,8 +323,10 @@ def run_throughput(config, args):
       step, batch_size, args.warmup_steps, args.windows, args.steps_per_window,
       max_quiet_wait_seconds=args.max_quiet_wait,
       sync=lambda loss: loss.item())
+  summary = bench_common.summarize(windows)
+  figure, chosen_by = bench_common.headline(summary, args.windows)
   return dict(
-      **bench_common.summarize(windows),
+      headline_images_per_second=figure, headline_chosen_by=chosen_by, **summary,
       last_train_bits_per_dim=round(bench_common.bits_per_dim(last_loss, num_dims), 4),
       num_trainable_parameters=count_parameters(model),
       data=source, loadavg_before=load_before,
