@@ -123,16 +123,22 @@ class GlowModel(tf_keras.Model):
         eps = tf.debugging.assert_all_finite(eps, "latents contain NaN or infinity")
         return self.bijector.forward(eps, labels=labels)
 
+    def standard_normal(self, num_samples: int, seed=None) -> tf.Tensor:
+        """The base noise eps ~ N(0, I) `[num_samples, D]` that `sample` scales by its temperature.
+
+        With an integer `seed` the draw is stateless and repeatable: every use of the same seed
+        (`sample`, `tfglow.latent`, training's sample grids) sees the same latent directions.
+        """
+        shape = [num_samples, self.config.event_size]
+        if seed is None:
+            return tf.random.normal(shape, dtype=self.flow_dtype)
+        return tf.random.stateless_normal(shape, seed=[seed, 0], dtype=self.flow_dtype)
+
     def sample(self, num_samples: int, temperature: float = 1.0, seed=None, labels=None) -> tf.Tensor:
         """`num_samples` uint8 images drawn with eps ~ N(0, T²·I) (z→x); `seed` makes it repeatable."""
         if temperature < 0 or not math.isfinite(temperature):
             raise ValueError(f"temperature must be finite and >= 0, got {temperature}")
-        shape = [num_samples, self.config.event_size]
-        if seed is None:
-            eps = tf.random.normal(shape, dtype=self.flow_dtype)
-        else:
-            eps = tf.random.stateless_normal(shape, seed=[seed, 0], dtype=self.flow_dtype)
-        return self.decode(eps * temperature, labels)
+        return self.decode(self.standard_normal(num_samples, seed) * temperature, labels)
 
     def classifier_logits(self, images) -> tf.Tensor:
         """Logits `[batch, num_classes]` of the classifier head (`config.classifier_weight > 0`).

@@ -18,10 +18,7 @@ TEMPERATURES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 def standard_normal(model, num_samples: int, seed: int | None = None) -> tf.Tensor:
     """eps ~ N(0, I) of shape `[num_samples, D]`, drawn as `GlowModel.sample` draws it for `seed`."""
-    shape = [num_samples, model.config.event_size]
-    if seed is None:
-        return tf.random.normal(shape, dtype=model.flow_dtype)
-    return tf.random.stateless_normal(shape, seed=[seed, 0], dtype=model.flow_dtype)
+    return model.standard_normal(num_samples, seed)
 
 
 def sample_at_temperatures(model, temperatures: Sequence[float] = TEMPERATURES, num_samples: int = 8,

@@ -42,8 +42,7 @@ def sample_grids(model: GlowModel, temperatures, num_samples: int, seed: int = 0
     labels = None
     if model.config.num_classes:
         labels = tf.range(num_samples) % model.config.num_classes
-    directions = tf.random.stateless_normal([num_samples, model.config.event_size], seed=[seed, 0],
-                                            dtype=model.flow_dtype)
+    directions = model.standard_normal(num_samples, seed)
     grids = {}
     for temperature in temperatures:
         flow_space = model.decode_to_flow(directions * temperature, labels)
