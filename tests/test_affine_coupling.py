@@ -12,6 +12,8 @@ tfd = tfp.distributions
 
 # The convolutions of the coupling network: 3×3, 1×1 and the zero-initialised 3×3.
 _NETWORK_CONVOLUTIONS = 3
+_SCALE_FLOOR = 0.01  # the default ε of scale = ε + (1 − ε)·sigmoid(h + 2)
+_INITIAL_SCALE = _SCALE_FLOOR + (1 - _SCALE_FLOOR) / (1.0 + np.exp(-2.0))
 
 
 def _images(shape=(2, 4, 4, 4), dtype=tf.float32, seed=0):
@@ -25,12 +27,12 @@ def _randomized_coupling(channels=4, dtype=tf.float32, stddev=0.1):
 
 
 @pytest.mark.parametrize("channels", [4, 5])
-def test_at_init_scales_the_second_half_by_sigmoid_2_and_keeps_the_first(channels):
+def test_at_init_scales_the_second_half_by_the_floored_sigmoid_2_and_keeps_the_first(channels):
     coupling = AffineCoupling(channels, hidden_channels=8, dtype=tf.float64, seed=0)
     x = _images(shape=(2, 3, 3, channels), dtype=tf.float64)
     z = coupling.inverse(x)
     half = channels // 2
-    scale = 1.0 / (1.0 + np.exp(-2.0))
+    scale = _INITIAL_SCALE
     np.testing.assert_array_equal(z[..., :half], x[..., :half])
     np.testing.assert_allclose(z[..., half:], scale * x[..., half:], rtol=1e-12)
     expected_log_det = 3 * 3 * (channels - half) * np.log(scale)
@@ -45,7 +47,7 @@ def test_round_trip_after_randomisation_is_not_the_initial_map(channels):
     flow_testing.assert_round_trip(coupling, x, atol=1e-5)
     z = coupling.inverse(x)
     half = channels // 2
-    initial_map = x[..., half:] / (1.0 + np.exp(-2.0))
+    initial_map = x[..., half:] * _INITIAL_SCALE
     assert np.max(np.abs(z[..., half:] - initial_map)) > 0.1
     np.testing.assert_array_equal(z[..., :half], x[..., :half])
 
@@ -143,6 +145,46 @@ def test_composes_in_a_transformed_distribution():
         x, event_ndims=3)
     np.testing.assert_allclose(log_prob, expected, rtol=1e-5)
     flow_testing.assert_tensor_is_good(distribution.sample(3, seed=1), shape=[3, 4, 4, 4])
+
+
+def _coupling_with_scale_logits(pre_scale, scale_floor, channels=4):
+    """A coupling whose network outputs shift 0 and pre-scale `pre_scale` everywhere."""
+    coupling = AffineCoupling(channels, hidden_channels=8, dtype=tf.float32, seed=0,
+                              scale_floor=scale_floor)
+    transformed = channels - channels // 2
+    coupling.conditioner.output_conv.bias.assign(np.tile([0.0, pre_scale], transformed))
+    return coupling
+
+
+def test_the_scale_floor_bounds_the_decoding_gain():
+    """Scale logits far below zero: the floored scale is ε, and decoding multiplies by 1/ε."""
+    x = _images(shape=(2, 3, 3, 4))
+    floored = _coupling_with_scale_logits(-1000.0, scale_floor=0.01)
+    z = floored.inverse(x)
+    np.testing.assert_allclose(z[..., 2:], 0.01 * x[..., 2:], rtol=1e-6)
+    np.testing.assert_allclose(floored.inverse_log_det_jacobian(x, event_ndims=3),
+                               [3 * 3 * 2 * np.log(0.01)] * 2, rtol=1e-6)
+    x_again = floored.forward(flow_testing.fresh(z))
+    np.testing.assert_allclose(x_again, x, rtol=1e-5, atol=1e-6)
+    latent = _images(shape=(2, 3, 3, 4), seed=1)
+    decoded = floored.forward(latent)
+    np.testing.assert_allclose(decoded[..., 2:], latent[..., 2:] / 0.01, rtol=1e-5)
+
+    unfloored = _coupling_with_scale_logits(-1000.0, scale_floor=0.0)
+    assert not np.all(np.isfinite(unfloored.forward(latent)))  # Glow's sigmoid(h + 2) overflows
+
+
+def test_scale_floor_0_is_glows_sigmoid():
+    coupling = _coupling_with_scale_logits(0.7, scale_floor=0.0)
+    x = _images(shape=(2, 3, 3, 4))
+    np.testing.assert_allclose(coupling.inverse(x)[..., 2:],
+                               x[..., 2:] / (1.0 + np.exp(-2.7)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("scale_floor", [-0.1, 1.0, float("nan"), "0.01"])
+def test_rejects_a_scale_floor_outside_0_1(scale_floor):
+    with pytest.raises(ValueError, match="scale_floor must be a number in \\[0, 1\\)"):
+        AffineCoupling(4, hidden_channels=8, scale_floor=scale_floor)
 
 
 def test_rejects_fewer_than_two_channels():

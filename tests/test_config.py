@@ -13,6 +13,7 @@ from tfglow import GlowConfig
     (dict(num_bits=9), "num_bits must be in 1..8, got 9"),
     (dict(num_classes=1), "num_classes must be None or at least 2, got 1"),
     (dict(image_shape=(32, 32)), "image_shape must be"),
+    (dict(scale_floor=1.0), "scale_floor must be a number in \\[0, 1\\), got 1.0"),
 ])
 def test_invalid_values_name_the_field_and_value(changes, message):
     with pytest.raises(ValueError, match=message):

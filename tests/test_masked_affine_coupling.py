@@ -10,7 +10,7 @@ from tfglow.bijectors import MaskedAffineCoupling
 
 tfd = tfp.distributions
 
-_INITIAL_SCALE = 1.0 / (1.0 + np.exp(-2.0))  # sigmoid(0 + 2)
+_INITIAL_SCALE = 0.01 + 0.99 / (1.0 + np.exp(-2.0))  # ε + (1 − ε)·sigmoid(0 + 2), ε = 0.01
 _MASKS = [("checkerboard", 0), ("checkerboard", 1), ("channel", 0), ("channel", 1)]
 
 

@@ -94,6 +94,18 @@ def test_sampling_at_temperature_zero_is_deterministic_and_seeded_sampling_repea
         model.sample(2, temperature=-1.0)
 
 
+@pytest.mark.parametrize("coupling", ["affine", "additive"])
+def test_samples_at_temperature_1_decode_to_finite_images(coupling):
+    """Latents from the whole prior, not only the typical set of the training data, decode.
+
+    With Glow's unfloored scale (`scale_floor=0`) 206 of these 2,048 affine samples overflow to
+    infinity (measured); the floor bounds every coupling's decoding gain.
+    """
+    model = _randomized_model(CONFIG.replace(coupling=coupling))
+    latents = tf.random.stateless_normal([2048, CONFIG.event_size], seed=[0, 0])
+    flow_testing.assert_tensor_is_good(tf.function(model.decode_to_flow)(latents))
+
+
 def test_checkpoint_restores_identical_outputs(tmp_path):
     model = _randomized_model()
     images = _images()

@@ -31,7 +31,8 @@ class GlowConfig:
       num_levels: L, the number of levels (scales).
       steps_per_level: K, the steps of flow per level.
       hidden_channels: the width of every coupling network.
-      coupling: `"affine"` (RealNVP/Glow, scale `sigmoid(h + 2)`) or `"additive"` (NICE).
+      coupling: `"affine"` (RealNVP/Glow, scale `ε + (1 − ε)·sigmoid(h + 2)`) or `"additive"`
+        (NICE).
       permutation: how a Glow step mixes channels: `"conv1x1_lu"` (Glow, LU-parametrised),
         `"conv1x1"` (Glow, plain), `"shuffle"` (RealNVP, fixed random), `"reverse"` (NICE), or
         `"none"`.
@@ -48,6 +49,9 @@ class GlowConfig:
       classifier_weight: `weight_y` of Glow's `ycond`: with `num_classes` set and a weight above 0,
         a zero-initialised linear classifier on the mean-pooled top latent is trained with the
         loss `bits/dim + classifier_weight · cross-entropy in bits` per image. Default 0 (none).
+      scale_floor: ε, the lower bound of the affine couplings' scale, in [0, 1). 0 is Glow's
+        `sigmoid(h + 2)`; the default 0.01 bounds each coupling's decoding gain by 100 so that
+        samples at temperature 1 do not overflow (see `tfglow.bijectors.AffineCoupling`).
     """
 
     image_shape: tuple[int, int, int] = (32, 32, 3)
@@ -64,6 +68,7 @@ class GlowConfig:
     seed: int = 0
     network_dtype: str | None = None
     classifier_weight: float = 0.0
+    scale_floor: float = 0.01
 
     def __post_init__(self):
         object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
@@ -88,6 +93,8 @@ class GlowConfig:
                 math.isfinite(self.classifier_weight) and self.classifier_weight >= 0):
             raise ValueError(f"classifier_weight must be a finite number >= 0, got "
                              f"{self.classifier_weight!r}")
+        if not (isinstance(self.scale_floor, (int, float)) and 0 <= self.scale_floor < 1):
+            raise ValueError(f"scale_floor must be a number in [0, 1), got {self.scale_floor!r}")
         if self.classifier_weight > 0 and self.num_classes is None:
             raise ValueError(f"classifier_weight={self.classifier_weight} needs a class-conditional "
                              f"model: set num_classes")

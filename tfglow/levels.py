@@ -59,10 +59,15 @@ def _glow_step(config, channels, step, dtype, seeds) -> list[tfb.Bijector]:
     permutation = _permutation(config.permutation, channels, dtype, seeds(), f"{prefix}_permutation")
     if permutation is not None:
         layers.append(permutation)
-    coupling = {"affine": bijectors.AffineCoupling, "additive": bijectors.AdditiveCoupling}
-    layers.append(coupling[config.coupling](channels, config.hidden_channels, dtype=dtype,
-                                            seed=seeds(), network_dtype=config.network_dtype,
-                                            name=f"{prefix}_coupling"))
+    name = f"{prefix}_coupling"
+    if config.coupling == "affine":
+        layers.append(bijectors.AffineCoupling(
+            channels, config.hidden_channels, dtype=dtype, seed=seeds(),
+            network_dtype=config.network_dtype, scale_floor=config.scale_floor, name=name))
+    else:
+        layers.append(bijectors.AdditiveCoupling(
+            channels, config.hidden_channels, dtype=dtype, seed=seeds(),
+            network_dtype=config.network_dtype, name=name))
     return layers
 
 
@@ -74,7 +79,8 @@ def _masked_step(config, channels, mask, step, dtype, seeds) -> list[tfb.Bijecto
         layers.append(bijectors.ActNorm(channels, dtype=dtype, name=f"{prefix}_act_norm"))
     layers.append(bijectors.MaskedAffineCoupling(
         channels, config.hidden_channels, mask=mask, parity=step % 2, dtype=dtype, seed=seeds(),
-        network_dtype=config.network_dtype, name=f"{prefix}_coupling"))
+        network_dtype=config.network_dtype, scale_floor=config.scale_floor,
+        name=f"{prefix}_coupling"))
     return layers
 
 

@@ -4,29 +4,28 @@ from typing import Optional
 
 import tensorflow as tf
 
+from tfglow.bijectors import _sigmoid_scale
 from tfglow.bijectors._channel_coupling import ChannelCoupling
 from tfglow.nn import GlowCouplingNetwork
-
-# Added to the scale logits so that sigmoid(0 + 2) ≈ 0.88 at initialisation (openai/glow):
-# a bounded scale close to, but below, one.
-_SCALE_LOGIT_OFFSET = 2.0
 
 
 class AffineCoupling(ChannelCoupling):
     """Scales and shifts half of the channels by amounts computed from the other half.
 
     With `x_b = x[..., :C // 2]` (conditioning, unchanged) and `x_a = x[..., C // 2:]`,
-    `h = NN(x_b)`, `shift = h[..., 0::2]` and `scale = sigmoid(h[..., 1::2] + 2)`:
+    `h = NN(x_b)`, `shift = h[..., 0::2]` and `scale = ε + (1 − ε)·sigmoid(h[..., 1::2] + 2)`:
 
     Inverse (x→z, the paper's direction): `z_a = scale ⊙ x_a + shift`, `z_b = x_b`.
     Forward (z→x): `x_a = (z_a − shift) / scale`, `x_b = z_b`.
     The log-determinant of the inverse is `Σ log scale` over `[H, W, C − C // 2]` per example.
 
     `NN` is a `tfglow.nn.GlowCouplingNetwork` whose last convolution is zero-initialised, so at
-    initialisation `z_a = sigmoid(2) · x_a ≈ 0.88 · x_a` (a fixed contraction, not the identity).
-    The sigmoid bounds the scale in `(0, 1)`, which keeps training free of the overflows that an
-    unbounded `exp` scale causes. The scale and shift come from one network evaluation shared by
-    the value and the log-determinant (`JointLogDetMixin`).
+    initialisation `z_a ≈ 0.88 · x_a` (a fixed contraction, not the identity). The sigmoid bounds
+    the scale in `(ε, 1)`, which keeps training free of the overflows that an unbounded `exp`
+    scale causes; the floor `ε` (`scale_floor`, 0.01 by default; 0 is Glow's `sigmoid(h + 2)`)
+    bounds what decoding can amplify to `1/ε` per coupling, so that samples at temperature 1 do
+    not overflow. The scale and shift come from one network evaluation shared by the value and
+    the log-determinant (`JointLogDetMixin`).
 
     #### Examples
 
@@ -47,7 +46,9 @@ class AffineCoupling(ChannelCoupling):
 
     def __init__(self, channels: int, hidden_channels: int, dtype=tf.float32,
                  seed: Optional[int] = None, validate_args: bool = False,
-                 network_dtype: Optional[tf.dtypes.DType] = None, name: str = "affine_coupling"):
+                 network_dtype: Optional[tf.dtypes.DType] = None,
+                 scale_floor: float = _sigmoid_scale.DEFAULT_SCALE_FLOOR,
+                 name: str = "affine_coupling"):
         """Creates the coupling network; its last convolution starts at zero.
 
         Args:
@@ -59,9 +60,15 @@ class AffineCoupling(ChannelCoupling):
           validate_args: Python `bool`, whether to check inputs. Default value: `False`.
           network_dtype: the dtype the coupling network's convolutions compute in
             (`tf.bfloat16` for mixed precision); `None` means `dtype`. Default value: `None`.
+          scale_floor: Python `float` ε in [0, 1), the lower bound of the scale.
+            Default value: `0.01`.
           name: Python `str`, the name of the bijector. Default value: `"affine_coupling"`.
+
+        Raises:
+          ValueError: `scale_floor` is not in [0, 1).
         """
         parameters = dict(locals())
+        self.scale_floor = _sigmoid_scale.check_scale_floor(scale_floor)
 
         def make_network(conditioning_channels: int, transformed_channels: int):
             return GlowCouplingNetwork(conditioning_channels, 2 * transformed_channels,
@@ -73,7 +80,7 @@ class AffineCoupling(ChannelCoupling):
 
     def _shift_and_log_scale(self, conditioning: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         h = self.conditioner(conditioning)
-        return h[..., 0::2], tf.math.log_sigmoid(h[..., 1::2] + _SCALE_LOGIT_OFFSET)
+        return h[..., 0::2], _sigmoid_scale.log_scale(h[..., 1::2], self.scale_floor)
 
     def _inverse_and_log_det(self, x):
         x_b, x_a, batch_shape = self._split(x)

@@ -5,20 +5,19 @@ from typing import Optional
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
-from tfglow.bijectors import _shapes
+from tfglow.bijectors import _shapes, _sigmoid_scale
 from tfglow.bijectors._joint_log_det import JointLogDetMixin
 from tfglow.nn import GlowCouplingNetwork
 
 _MASKS = ("checkerboard", "channel")
-# Added to the scale logits so that sigmoid(0 + 2) ≈ 0.88 at initialisation (openai/glow).
-_SCALE_LOGIT_OFFSET = 2.0
 
 
 class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
     """Scales and shifts the unmasked entries by amounts computed from the masked ones.
 
     With a binary mask `b` (1 = conditioning, passed through), `(shift, pre_scale) = NN(b ⊙ x)`
-    (interleaved output channels, `shift = h[..., 0::2]`) and `scale = sigmoid(pre_scale + 2)`:
+    (interleaved output channels, `shift = h[..., 0::2]`) and
+    `scale = ε + (1 − ε)·sigmoid(pre_scale + 2)` (ε = `scale_floor`, see `AffineCoupling`):
 
     Inverse (x→z, the paper's direction): `z = b ⊙ x + (1 − b) ⊙ (x ⊙ scale + shift)`.
     Forward (z→x): `x = b ⊙ z + (1 − b) ⊙ (z − shift) / scale`.
@@ -29,7 +28,7 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
     channels (`parity=0`) or on the last `C − C // 2` (`parity=1`). RealNVP alternates the parity
     between successive layers so that every entry is transformed. The network (`NN`, a
     `tfglow.nn.GlowCouplingNetwork` from `C` to `2·C` channels) is zero-initialised at its output,
-    so at initialisation the unmasked entries are scaled by `sigmoid(2) ≈ 0.88`.
+    so at initialisation the unmasked entries are scaled by `ε + (1 − ε)·sigmoid(2) ≈ 0.88`.
 
     #### Examples
 
@@ -48,6 +47,7 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
     def __init__(self, channels: int, hidden_channels: int, mask: str = "checkerboard",
                  parity: int = 0, dtype=tf.float32, seed: Optional[int] = None,
                  validate_args: bool = False, network_dtype: Optional[tf.dtypes.DType] = None,
+                 scale_floor: float = _sigmoid_scale.DEFAULT_SCALE_FLOOR,
                  name: str = "masked_affine_coupling"):
         """Creates the coupling network; its last convolution starts at zero.
 
@@ -64,9 +64,12 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
           validate_args: Python `bool`, whether to check inputs. Default value: `False`.
           network_dtype: the dtype the coupling network's convolutions compute in
             (`tf.bfloat16` for mixed precision); `None` means `dtype`. Default value: `None`.
+          scale_floor: Python `float` ε in [0, 1), the lower bound of the scale.
+            Default value: `0.01`.
           name: Python `str`, the name of the bijector. Default value: `"masked_affine_coupling"`.
         """
         parameters = dict(locals())
+        self.scale_floor = _sigmoid_scale.check_scale_floor(scale_floor)
         if mask not in _MASKS:
             raise ValueError(f"MaskedAffineCoupling mask must be one of {_MASKS}, got {mask!r}")
         if parity not in (0, 1):
@@ -100,7 +103,7 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
         """Shift and log-scale from `NN(b ⊙ x)`, both zero where `b = 1`."""
         h = self.conditioner(conditioning)
         shift = (1.0 - mask) * h[..., 0::2]
-        log_scale = (1.0 - mask) * tf.math.log_sigmoid(h[..., 1::2] + _SCALE_LOGIT_OFFSET)
+        log_scale = (1.0 - mask) * _sigmoid_scale.log_scale(h[..., 1::2], self.scale_floor)
         return shift, log_scale
 
     def _inverse_and_log_det(self, x):
