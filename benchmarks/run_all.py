@@ -22,7 +22,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(HERE, "peers")
-TORCH_PYTHON = "/tmp/torchvenv/bin/python"
+TORCH_PYTHON = os.path.join(os.path.dirname(HERE), ".venv-torch", "bin", "python")  # benchmarks/setup.sh
 
 
 def _steps(args) -> list[tuple[str, list[str], dict]]:

@@ -5,7 +5,7 @@ log|det J| of the brute-force Jacobian (torch.autograd.functional.jacobian + slo
 reverse(forward(x)) = x. Every parameter is perturbed away from its (identity-like) init first,
 so zero-init convs and ActNorm do not hide mistakes. Prints one JSON line with the max errors.
 
-    /tmp/torchvenv/bin/python benchmarks/peers/check_torch_glow.py
+    .venv-torch/bin/python benchmarks/peers/check_torch_glow.py
 """
 
 import argparse

@@ -14,7 +14,7 @@ The flow is wrapped in `tfd.TransformedDistribution` over a standard normal and 
 tf_keras Adam in a compiled `tf.function` step, with and without `jit_compile=True`; the faster
 form is reported. Input: uint8 images, uniformly dequantised and scaled to [-0.5, 0.5).
 
-    /tmp/venv/bin/python benchmarks/peers/tfp_glow.py --size mnist
+    .venv/bin/python benchmarks/peers/tfp_glow.py --size mnist
 """
 
 import argparse

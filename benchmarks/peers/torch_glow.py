@@ -9,8 +9,8 @@ Layers: ActNorm (data-dependent init), LU 1×1 conv, affine coupling with scale 
 the Glow NN (3×3 conv → ActNorm → ReLU → 1×1 conv → ActNorm → ReLU → zero-init 3×3 conv),
 squeeze, split with a learned conditional prior, learned top prior.
 
-    /tmp/torchvenv/bin/python benchmarks/peers/torch_glow.py --mode throughput --size mnist
-    /tmp/torchvenv/bin/python benchmarks/peers/torch_glow.py --mode budget --minutes 20
+    .venv-torch/bin/python benchmarks/peers/torch_glow.py --mode throughput --size mnist
+    .venv-torch/bin/python benchmarks/peers/torch_glow.py --mode budget --minutes 20
 
 On a machine shared with other jobs, run with OMP_WAIT_POLICY=PASSIVE (libgomp's spinning
 workers otherwise make each step several times slower under contention) and, for the budget,

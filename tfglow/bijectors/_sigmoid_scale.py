@@ -11,8 +11,8 @@ SCALE_LOGIT_OFFSET = 2.0
 # Glow's scale sigmoid(h + 2) reaches 0 when h → −∞, and decoding (z→x) divides by it: a latent
 # outside the typical set (a sample at temperature 1) can drive one coupling's scale to 1e-4 and
 # the next one's to 0, so the image overflows. The floor ε bounds every coupling's decoding gain
-# by 1/ε. A trained MNIST model's scales on test digits stay above e^-4 ≈ 0.018, so the floor does
-# not constrain what the model learns on data (benchmarks/README.md, "Scale floor").
+# by 1/ε. Added after training to a model trained without it, ε = 0.01 moved held-out bits/dim by
+# 0.003 and removed every overflow at temperature 1 (benchmarks/scale_floor.py).
 DEFAULT_SCALE_FLOOR = 0.01
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfglow import pixels
+from tfglow.images import tile_grid
 from tfglow.model import GlowModel
 
 _GAP = 2  # pixels of black between the cells of a grid
@@ -18,17 +19,15 @@ def image_grid(images, columns: int) -> tf.Tensor:
 
     Rows that are not full are padded with black cells.
     """
-    images = tf.convert_to_tensor(images, tf.uint8)
+    images = np.asarray(tf.convert_to_tensor(images, tf.uint8))
     if columns < 1:
         raise ValueError(f"columns must be positive, got {columns}")
     count, height, width, channels = images.shape
     rows = max(1, -(-count // columns))
-    blank = tf.zeros([rows * columns - count, height, width, channels], tf.uint8)
-    cells = tf.pad(tf.concat([images, blank], 0), [[0, 0], [0, _GAP], [0, _GAP], [0, 0]])
-    cells = tf.reshape(cells, [rows, columns, height + _GAP, width + _GAP, channels])
-    grid = tf.reshape(tf.transpose(cells, [0, 2, 1, 3, 4]),
-                      [rows * (height + _GAP), columns * (width + _GAP), channels])
-    return grid[:-_GAP, :-_GAP]
+    blank = np.zeros([rows * columns - count, height, width, channels], np.uint8)
+    cells = np.concatenate([images, blank]).reshape([rows, columns, height, width, channels])
+    grid = tile_grid(cells, padding=_GAP, background=0)
+    return tf.constant(grid[_GAP:-_GAP, _GAP:-_GAP])
 
 
 def sample_grids(model: GlowModel, temperatures, num_samples: int, seed: int = 0) -> dict[float, tf.Tensor]:
