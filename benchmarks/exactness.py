@@ -6,7 +6,8 @@
    steps when `--model-dir` holds none): over the MNIST test digits, the largest
    |y − decode_to_flow(encode(y))| in flow space ([-0.5, 0.5), y at the pixel-bin centres) and the
    share of images that `decode(encode(x))` returns as identical uint8. With the coupling networks
-   in float32 and, on the same weights, in bfloat16.
+   in float32 and, on the same weights, in bfloat16; and the images float32 fails on, round-tripped
+   by the same weights in float64.
 2. On a tiny model (8×8×1, L=2, K=2, width 8) with random weights, in float64 and float32: the
    largest difference between the analytic log-det of the whole flow (x→z) and log|det| of its
    brute-force Jacobian from autodiff.
@@ -53,7 +54,7 @@ def round_trip(model: GlowModel, images: np.ndarray) -> dict:
     """Largest flow-space error and share of identical uint8 images of decode(encode(x))."""
     encode = tf.function(model.encode)
     decode_to_flow = tf.function(model.decode_to_flow)
-    worst, identical, non_finite = 0.0, 0, 0
+    worst, identical, non_finite, failed = 0.0, 0, 0, []
     for start in range(0, len(images), BATCH):
         batch = images[start:start + BATCH]
         flow = pixels.images_to_flow(batch, model.config.num_bits).numpy()
@@ -61,13 +62,29 @@ def round_trip(model: GlowModel, images: np.ndarray) -> dict:
         # An overflowing inverse (a coupling scale near 0) decodes to NaN: a failed image, counted.
         finite = np.all(np.isfinite(decoded), axis=(1, 2, 3))
         non_finite += int(np.sum(~finite))
+        same = np.zeros(len(batch), bool)
         if finite.any():
             worst = max(worst, float(np.max(np.abs(decoded[finite] - flow[finite]))))
             as_uint8 = pixels.flow_to_images(decoded[finite], model.config.num_bits).numpy()
-            identical += int(np.sum(np.all(as_uint8 == batch[finite], axis=(1, 2, 3))))
+            same[finite] = np.all(as_uint8 == batch[finite], axis=(1, 2, 3))
+        identical += int(np.sum(same))
+        failed += [start + int(i) for i in np.flatnonzero(~same)]
     return dict(max_abs_flow_error_of_finite=worst, non_finite_images=non_finite,
                 identical_uint8=identical, images=len(images),
-                share_identical_uint8=identical / len(images))
+                share_identical_uint8=identical / len(images), failed_images=failed)
+
+
+def float64_round_trip(model: GlowModel, images: np.ndarray) -> dict:
+    """The same weights, all in float64: max |y − decode_to_flow(encode(y))| over `images`."""
+    as_float64 = GlowModel(model.config.replace(network_dtype=None), dtype=tf.float64)
+    as_float64.set_weights([w.astype(np.float64) if w.dtype == np.float32 else w
+                            for w in model.get_weights()])
+    flow = pixels.images_to_flow(images, model.config.num_bits, tf.float64).numpy()
+    decoded = as_float64.decode_to_flow(as_float64.encode(images)).numpy()
+    return dict(images=len(images), max_abs_flow_error=float(np.max(np.abs(decoded - flow))),
+                identical_uint8=int(np.sum(np.all(
+                    pixels.flow_to_images(decoded, model.config.num_bits).numpy() == images,
+                    axis=(1, 2, 3)))))
 
 
 def log_det_against_jacobian(dtype: tf.DType, seed: int = 0) -> dict:
@@ -112,9 +129,13 @@ def main(argv=None) -> None:
         same_weights = GlowModel(model.config.replace(network_dtype=network_dtype))
         same_weights.set_weights(model.get_weights())
         round_trips[network_dtype or "float32"] = round_trip(same_weights, images)
+    failed = round_trips["float32"]["failed_images"]
+    round_trips["bfloat16"]["failed_images"] = len(round_trips["bfloat16"]["failed_images"])
     record = dict(
         benchmark="exactness", checkpoint=source, trained_network_dtype=model.config.network_dtype,
         round_trip_by_network_dtype=round_trips,
+        float64_round_trip_of_float32_failures=(
+            float64_round_trip(model, images[failed]) if failed else None),
         log_det_vs_brute_force_jacobian=[log_det_against_jacobian(tf.float64),
                                          log_det_against_jacobian(tf.float32)],
         targets=dict(max_abs_flow_error=1e-4, share_identical_uint8=1.0),

@@ -95,6 +95,14 @@ def test_flags_override_the_named_config():
     assert untouched == configs.get_config("mnist_cpu")
 
 
+def test_a_time_limit_is_refused_across_workers(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_program.main(["--config", "mnist_tiny", "--model_dir", "unused", "--strategy",
+                            "multi_worker", "--max_minutes", "5"])
+    assert exit_info.value.code == 2
+    assert "--max_minutes cannot be used with --strategy multi_worker" in capsys.readouterr().err
+
+
 def test_help_documents_every_model_field(capsys):
     with pytest.raises(SystemExit) as exit_info:
         train_program.build_parser().parse_args(["--help"])

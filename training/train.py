@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--temperatures", default=None, type=lambda text: tuple(map(float, text.split(","))),
                         help="sample temperatures, e.g. 0.5,0.7,1.0")
     parser.add_argument("--max_minutes", type=float, default=None,
-                        help="stop after this many minutes of training (checkpointed; rerun to continue)")
+                        help="stop after this many minutes of training (checkpointed; rerun to continue); "
+                             "not with --strategy multi_worker")
     parser.add_argument("--final_eval_examples", type=int, default=None,
                         help="test images scored after training (default: the whole test split; 0: skip)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
@@ -125,7 +126,12 @@ def config_from_arguments(arguments: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = build_parser().parse_args(argv)
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    if arguments.max_minutes is not None and arguments.strategy == "multi_worker":
+        parser.error("--max_minutes cannot be used with --strategy multi_worker: each worker would "
+                     "stop on its own clock, at a different step, and the others would wait for it "
+                     "forever; use --steps")
     from tfglow import training
 
     if arguments.cpu_devices:

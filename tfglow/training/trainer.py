@@ -87,7 +87,8 @@ def train(config: TrainingConfig, model_dir: str | os.PathLike,
       strategy: a `tf.distribute.Strategy`. Default value: `None` (the default strategy).
       verbose: Keras `fit` verbosity (1: progress bar, 2: one line per epoch). Default value: `1`.
       max_seconds: `None`, or stop (after a checkpoint) once training has run this long; the same
-        call again continues. Default value: `None`.
+        call again continues. Not with a `MultiWorkerMirroredStrategy`: each worker would stop on
+        its own clock, at a different step. Default value: `None`.
       extra_callbacks: more Keras callbacks, run after the built-in ones. Default value: `()`.
 
     Returns:
@@ -95,8 +96,8 @@ def train(config: TrainingConfig, model_dir: str | os.PathLike,
 
     Raises:
       NonFiniteLossError: the loss became NaN or infinite; the last good checkpoint is kept.
-      ValueError: the global batch does not split evenly across the replicas, or `model_dir` holds
-        a different model.
+      ValueError: the global batch does not split evenly across the replicas, `model_dir` holds
+        a different model, or `max_seconds` is given with a `MultiWorkerMirroredStrategy`.
     """
     started = time.perf_counter()
     model_dir = os.fspath(model_dir)
@@ -104,6 +105,9 @@ def train(config: TrainingConfig, model_dir: str | os.PathLike,
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas")
+    if max_seconds is not None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise ValueError("max_seconds cannot be used with a MultiWorkerMirroredStrategy: each worker "
+                         "would stop on its own clock, at a different step; set config.steps")
     tf_keras.utils.set_random_seed(config.seed)
     # Only the chief writes into model_dir; other workers write to a temporary copy (multi_worker).
     write_dir = multi_worker.write_directory(model_dir, strategy)
