@@ -87,11 +87,28 @@ def _exactness_row() -> list[str]:
     trip = trips.get(dtype, next(iter(trips.values())))
     log_det = max(item["max_abs_difference"] for item in record["log_det_vs_brute_force_jacobian"]
                   if item["dtype"] == "float32")
+    in_float64 = record.get("float64_round_trip_of_float32_failures")
+    rescued = ("" if not in_float64 else
+               f"; the {in_float64['images']} failures in float64: {in_float64['identical_uint8']} identical")
     return [f"Exactness: max flow error / identical uint8 / log-det vs Jacobian (f32), "
             f"networks {dtype}",
             f"{trip['max_abs_flow_error_of_finite']:.1e} / {100 * trip['share_identical_uint8']:.2f} % "
-            f"({trip['non_finite_images']} non-finite) / {log_det:.1e}", "target ≤ 1e-4 / 100 %", MISSING, f"`{record['command']}`",
-            _date(record)]
+            f"({trip['non_finite_images']} non-finite{rescued}) / {log_det:.1e}",
+            "target ≤ 1e-4 / 100 %", MISSING, f"`{record['command']}`", _date(record)]
+
+
+def _scale_floor_row() -> list[str]:
+    record = _load("scale_floor.json")
+    if not record:
+        return ["Samples at T = 1 decoding to infinity, scale floor ε = 0 vs 0.01 (same weights)",
+                MISSING, MISSING, MISSING, "`python benchmarks/scale_floor.py`", MISSING]
+    counts = {row["scale_floor"]: next(s for s in row["samples"] if s["temperature"] == 1.0)
+              for row in record["rows"]}
+    floored, glow = counts.get(record["trained_scale_floor"]), counts.get(0.0)
+    return [f"Samples at T = 1 decoding to infinity, {record['checkpoint']}: ε = "
+            f"{record['trained_scale_floor']:g} vs Glow's ε = 0 (same weights)",
+            f"{floored['non_finite']} / {floored['samples']}", f"{glow['non_finite']} / {glow['samples']}",
+            MISSING, f"`{record['command']}`", _date(record)]
 
 
 def _serving_row() -> list[str]:
@@ -121,7 +138,8 @@ def _memory_row() -> list[str]:
 
 def table() -> str:
     header = ["benchmark", "ours", "peer", "ratio", "command", "date (UTC, 1-min load)"]
-    rows = _throughput_rows() + [_budget_row(), _exactness_row(), _serving_row(), _memory_row()]
+    rows = _throughput_rows() + [_budget_row(), _exactness_row(), _scale_floor_row(), _serving_row(),
+                                 _memory_row()]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
