@@ -50,8 +50,8 @@ class GlowConfig:
         a zero-initialised linear classifier on the mean-pooled top latent is trained with the
         loss `bits/dim + classifier_weight · cross-entropy in bits` per image. Default 0 (none).
       scale_floor: ε, the lower bound of the affine couplings' scale, in [0, 1). 0 is Glow's
-        `sigmoid(h + 2)`; the default 0.01 bounds each coupling's decoding gain by 100 so that
-        samples at temperature 1 do not overflow (see `tfglow.bijectors.AffineCoupling`).
+        `sigmoid(h + 2)`; the default 0.01 bounds each coupling's decoding gain by 100, which
+        keeps samples at temperature 1 from overflowing (see `tfglow.bijectors.AffineCoupling`).
     """
 
     image_shape: tuple[int, int, int] = (32, 32, 3)
