@@ -12,7 +12,8 @@ window's first step to the end of its last (a callback), since the ≈ 4 s a `fi
 tearing down its input iterator happens once per training run, not once per 10 steps; the whole
 calls' rates are kept beside (`whole_call_images_per_second_windows`). TFP's `tfb.Glow` runs in
 the compiled `tf.function` step of `benchmarks/peers/tfp_glow.py` (no XLA, its faster form here:
-see `peers/tfp_glow.py --jit both`), timed over its loop of steps. Writes `benchmarks/results/train_throughput_<size>.json`.
+see `peers/tfp_glow.py --jit both`), timed over its loop of steps.
+Writes `benchmarks/results/train_throughput_<size>.json`.
 """
 
 from __future__ import annotations
