@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tfglow.bijectors import _sigmoid_scale
 from tfglow.bijectors._channel_coupling import ChannelCoupling
+from tfglow.config import DEFAULT_SCALE_FLOOR, check_scale_floor
 from tfglow.nn import GlowCouplingNetwork
 
 
@@ -47,7 +48,7 @@ class AffineCoupling(ChannelCoupling):
     def __init__(self, channels: int, hidden_channels: int, dtype=tf.float32,
                  seed: Optional[int] = None, validate_args: bool = False,
                  network_dtype: Optional[tf.dtypes.DType] = None,
-                 scale_floor: float = _sigmoid_scale.DEFAULT_SCALE_FLOOR,
+                 scale_floor: float = DEFAULT_SCALE_FLOOR,
                  name: str = "affine_coupling"):
         """Creates the coupling network; its last convolution starts at zero.
 
@@ -68,7 +69,7 @@ class AffineCoupling(ChannelCoupling):
           ValueError: `scale_floor` is not in [0, 1).
         """
         parameters = dict(locals())
-        self.scale_floor = _sigmoid_scale.check_scale_floor(scale_floor)
+        self.scale_floor = check_scale_floor(scale_floor)
 
         def make_network(conditioning_channels: int, transformed_channels: int):
             return GlowCouplingNetwork(conditioning_channels, 2 * transformed_channels,

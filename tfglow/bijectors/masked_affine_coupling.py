@@ -7,6 +7,7 @@ from tensorflow_probability import bijectors as tfb
 
 from tfglow.bijectors import _shapes, _sigmoid_scale
 from tfglow.bijectors._joint_log_det import JointLogDetMixin
+from tfglow.config import DEFAULT_SCALE_FLOOR, check_scale_floor
 from tfglow.nn import GlowCouplingNetwork
 
 _MASKS = ("checkerboard", "channel")
@@ -47,7 +48,7 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
     def __init__(self, channels: int, hidden_channels: int, mask: str = "checkerboard",
                  parity: int = 0, dtype=tf.float32, seed: Optional[int] = None,
                  validate_args: bool = False, network_dtype: Optional[tf.dtypes.DType] = None,
-                 scale_floor: float = _sigmoid_scale.DEFAULT_SCALE_FLOOR,
+                 scale_floor: float = DEFAULT_SCALE_FLOOR,
                  name: str = "masked_affine_coupling"):
         """Creates the coupling network; its last convolution starts at zero.
 
@@ -69,7 +70,7 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
           name: Python `str`, the name of the bijector. Default value: `"masked_affine_coupling"`.
         """
         parameters = dict(locals())
-        self.scale_floor = _sigmoid_scale.check_scale_floor(scale_floor)
+        self.scale_floor = check_scale_floor(scale_floor)
         if mask not in _MASKS:
             raise ValueError(f"MaskedAffineCoupling mask must be one of {_MASKS}, got {mask!r}")
         if parity not in (0, 1):

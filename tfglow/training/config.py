@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
-from tfglow.config import GlowConfig
+from tfglow.config import GlowConfig, replace_fields
 from tfglow.training.optimizers import OPTIMIZERS
 
 
@@ -81,10 +81,7 @@ class TrainingConfig:
 
     def replace(self, **changes: Any) -> TrainingConfig:
         """A copy with `changes` applied (validated); use `model=model.replace(...)` for the model."""
-        unknown = set(changes) - {field.name for field in dataclasses.fields(self)}
-        if unknown:
-            raise ValueError(f"unknown TrainingConfig fields {sorted(unknown)}")
-        return dataclasses.replace(self, **changes)
+        return replace_fields(self, changes)
 
     def to_json(self) -> str:
         fields = dataclasses.asdict(self)
