@@ -44,8 +44,8 @@ def sample_overflow(model: GlowModel, temperature: float, samples: int) -> dict:
     largest = np.concatenate(largest)
     finite = largest[np.isfinite(largest)]
     return dict(temperature=temperature, samples=samples, non_finite=int(samples - len(finite)),
-                max_abs_value_median=float(np.median(finite)),
-                max_abs_value_p99=float(np.percentile(finite, 99)))
+                max_abs_value_median=float(np.median(finite)) if len(finite) else None,
+                max_abs_value_p99=float(np.percentile(finite, 99)) if len(finite) else None)
 
 
 def held_out_bits_per_dim(model: GlowModel, images: np.ndarray) -> float:
@@ -58,7 +58,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", default="runs/mnist")
-    parser.add_argument("--floors", type=float, nargs="+", default=[0.0, 0.01])
+    parser.add_argument("--floors", type=float, nargs="+", default=None,
+                        help="the floors to compare (default: 0 and the model's own)")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.7, 1.0])
     parser.add_argument("--samples", type=int, default=4096)
     parser.add_argument("--test-images", type=int, default=10_000)
@@ -67,7 +68,7 @@ def main(argv=None) -> None:
     trained, step = training.restore_model(args.model_dir)
     images = mnist_idx.load_mnist("test")[:args.test_images]
     rows = []
-    for floor in args.floors:
+    for floor in args.floors or [0.0, trained.config.scale_floor]:
         model = GlowModel(trained.config.replace(scale_floor=floor))
         model.set_weights(trained.get_weights())
         rows.append(dict(scale_floor=floor,

@@ -7,13 +7,14 @@ import tensorflow_probability as tfp
 
 from tests import flow_testing
 from tfglow.bijectors import AffineCoupling
+from tfglow.config import DEFAULT_SCALE_FLOOR
 
 tfd = tfp.distributions
 
 # The convolutions of the coupling network: 3×3, 1×1 and the zero-initialised 3×3.
 _NETWORK_CONVOLUTIONS = 3
-_SCALE_FLOOR = 0.01  # the default ε of scale = ε + (1 − ε)·sigmoid(h + 2)
-_INITIAL_SCALE = _SCALE_FLOOR + (1 - _SCALE_FLOOR) / (1.0 + np.exp(-2.0))
+# scale = ε + (1 − ε)·sigmoid(h + 2) at h = 0, with the default ε
+_INITIAL_SCALE = DEFAULT_SCALE_FLOOR + (1 - DEFAULT_SCALE_FLOOR) / (1.0 + np.exp(-2.0))
 
 
 def _images(shape=(2, 4, 4, 4), dtype=tf.float32, seed=0):

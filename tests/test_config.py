@@ -1,8 +1,11 @@
 """GlowConfig: validation errors name the field and value; presets are the papers'."""
 
+import json
+
 import pytest
 
 from tfglow import GlowConfig
+from tfglow.config import DEFAULT_SCALE_FLOOR, LEGACY_SCALE_FLOOR
 
 
 @pytest.mark.parametrize("changes,message", [
@@ -42,3 +45,12 @@ def test_latent_shapes_add_up_to_the_image_size():
 def test_json_round_trip():
     config = GlowConfig.preset("tiny", num_classes=10)
     assert GlowConfig.from_json(config.to_json()) == config
+
+
+def test_a_config_saved_before_scale_floor_existed_reads_with_the_legacy_floor():
+    """Such a model was trained with ε = 0; it keeps the 0.01 it has been read with since."""
+    saved = json.loads(GlowConfig.preset("tiny").to_json())
+    del saved["scale_floor"]
+    assert GlowConfig.from_json(json.dumps(saved)).scale_floor == LEGACY_SCALE_FLOOR == 0.01
+    assert GlowConfig.preset("tiny").scale_floor == DEFAULT_SCALE_FLOOR == 0.2
+    assert GlowConfig.from_json(GlowConfig.preset("tiny").to_json()).scale_floor == 0.2

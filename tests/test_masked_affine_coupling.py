@@ -7,10 +7,12 @@ import tensorflow_probability as tfp
 
 from tests import flow_testing
 from tfglow.bijectors import MaskedAffineCoupling
+from tfglow.config import DEFAULT_SCALE_FLOOR
 
 tfd = tfp.distributions
 
-_INITIAL_SCALE = 0.01 + 0.99 / (1.0 + np.exp(-2.0))  # ε + (1 − ε)·sigmoid(0 + 2), ε = 0.01
+# ε + (1 − ε)·sigmoid(0 + 2) with the default ε
+_INITIAL_SCALE = DEFAULT_SCALE_FLOOR + (1 - DEFAULT_SCALE_FLOOR) / (1.0 + np.exp(-2.0))
 _MASKS = [("checkerboard", 0), ("checkerboard", 1), ("channel", 0), ("channel", 1)]
 
 

@@ -21,12 +21,15 @@ class AffineCoupling(ChannelCoupling):
     The log-determinant of the inverse is `Σ log scale` over `[H, W, C − C // 2]` per example.
 
     `NN` is a `tfglow.nn.GlowCouplingNetwork` whose last convolution is zero-initialised, so at
-    initialisation `z_a ≈ 0.88 · x_a` (a fixed contraction, not the identity). The sigmoid bounds
-    the scale in `(ε, 1)`, which keeps training free of the overflows that an unbounded `exp`
-    scale causes; the floor `ε` (`scale_floor`, 0.01 by default; 0 is Glow's `sigmoid(h + 2)`)
-    bounds what decoding can amplify to `1/ε` per coupling (an MNIST model decoded 13 of 4,096
-    samples at temperature 1 to infinity without it, none with it). The scale and shift come
-    from one network evaluation shared by the value and the log-determinant (`JointLogDetMixin`).
+    initialisation `z_a = (ε + (1 − ε)·sigmoid(2)) · x_a` (0.90 · x_a with ε = 0.2: a fixed
+    contraction, not the identity). The sigmoid bounds the scale in `(ε, 1)`, which keeps training
+    free of the overflows that an unbounded `exp` scale causes; the floor `ε` (`scale_floor`, 0.2
+    by default; 0 is Glow's `sigmoid(h + 2)`) bounds what decoding can amplify to `1/ε` per
+    coupling: samples at temperature 1 overflowed to infinity without it, and an MNIST model
+    trained with ε = 0.01 decoded 4 of 10,000 test digits to other images in float32, where one
+    trained with ε = 0.2 decodes every one (`tfglow.config.DEFAULT_SCALE_FLOOR`). The scale and
+    shift come from one network evaluation shared by the value and the log-determinant
+    (`JointLogDetMixin`).
 
     #### Examples
 
@@ -62,7 +65,7 @@ class AffineCoupling(ChannelCoupling):
           network_dtype: the dtype the coupling network's convolutions compute in
             (`tf.bfloat16` for mixed precision); `None` means `dtype`. Default value: `None`.
           scale_floor: Python `float` ε in [0, 1), the lower bound of the scale.
-            Default value: `0.01`.
+            Default value: `0.2`.
           name: Python `str`, the name of the bijector. Default value: `"affine_coupling"`.
 
         Raises:

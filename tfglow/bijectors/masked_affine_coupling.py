@@ -29,7 +29,8 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
     channels (`parity=0`) or on the last `C − C // 2` (`parity=1`). RealNVP alternates the parity
     between successive layers so that every entry is transformed. The network (`NN`, a
     `tfglow.nn.GlowCouplingNetwork` from `C` to `2·C` channels) is zero-initialised at its output,
-    so at initialisation the unmasked entries are scaled by `ε + (1 − ε)·sigmoid(2) ≈ 0.88`.
+    so at initialisation the unmasked entries are scaled by `ε + (1 − ε)·sigmoid(2)` (0.90 with
+    ε = 0.2).
 
     #### Examples
 
@@ -66,7 +67,7 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
           network_dtype: the dtype the coupling network's convolutions compute in
             (`tf.bfloat16` for mixed precision); `None` means `dtype`. Default value: `None`.
           scale_floor: Python `float` ε in [0, 1), the lower bound of the scale.
-            Default value: `0.01`.
+            Default value: `0.2`.
           name: Python `str`, the name of the bijector. Default value: `"masked_affine_coupling"`.
         """
         parameters = dict(locals())

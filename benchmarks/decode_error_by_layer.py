@@ -1,0 +1,95 @@
+"""Where a float32 decode loses an image: the error after each layer of decode(encode(x)).
+
+    python benchmarks/decode_error_by_layer.py --model-dir runs/mnist --images 141 482 2836 4200 0
+
+For each chosen MNIST test digit, the flow is walked level by level: every layer's input is
+recorded while encoding (x→z, float32), then the top latent is decoded layer by layer (z→x) and
+each decoded input is compared with the recorded one. Every tensor handed to a layer is a fresh
+copy: TFP caches each bijector call by tensor identity, and `forward` given the very tensor
+`inverse` returned would hand back the recorded input without computing anything. For affine
+couplings the smallest scale on that image is printed too: decoding divides by it, so couplings
+with scales near the floor ε are where errors grow. Writes `benchmarks/results/<--output>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import bench_common  # noqa: E402
+import mnist_idx  # noqa: E402
+from tfglow import pixels, training  # noqa: E402
+from tfglow.bijectors import AffineCoupling  # noqa: E402
+
+
+def _fresh(tensor: tf.Tensor) -> tf.Tensor:
+    return tf.constant(tensor.numpy())
+
+
+def _per_image_max(tensor: np.ndarray) -> list[float]:
+    return [float(v) for v in np.max(np.abs(tensor), axis=tuple(range(1, tensor.ndim)))]
+
+
+def walk(model, images: np.ndarray) -> list[dict]:
+    """Per layer, in decoding order: the largest |decoded input − encoded input| of each image."""
+    glow = model.bijector
+    h = pixels.images_to_flow(images, model.config.num_bits, model.flow_dtype)
+    recorded, factored_out = [], []
+    for level, chain in enumerate(glow.levels):
+        for layer in chain.bijectors:
+            output = _fresh(layer.inverse(h))
+            recorded.append((level, layer, h, output))
+            h = output
+        if level < len(glow.levels) - 1:
+            kept = h.shape[-1] // 2
+            factored_out.append(_fresh(h[..., kept:]))
+            h = _fresh(h[..., :kept])
+    rows = []
+    for level in reversed(range(len(glow.levels))):
+        if level < len(glow.levels) - 1:
+            h = tf.concat([h, factored_out[level]], axis=-1)
+        for recorded_level, layer, layer_input, _ in reversed(recorded):
+            if recorded_level != level:
+                continue
+            h = _fresh(layer.forward(h))
+            row = dict(level=level, layer=layer.name,
+                       max_abs_error=_per_image_max(h.numpy() - layer_input.numpy()))
+            if isinstance(layer, AffineCoupling):
+                conditioning = layer_input[..., :layer_input.shape[-1] // 2]
+                _, log_scale = layer._shift_and_log_scale(conditioning)
+                row["min_scale"] = [float(v) for v in np.min(np.exp(log_scale.numpy()), axis=(1, 2, 3))]
+            rows.append(row)
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", default="runs/mnist")
+    parser.add_argument("--images", type=int, nargs="+", default=[0, 1, 2, 3],
+                        help="indices of MNIST test digits")
+    parser.add_argument("--output", default="decode_error_by_layer.json")
+    args = parser.parse_args(argv)
+    model, step = training.restore_model(args.model_dir)
+    images = mnist_idx.load_mnist("test")[args.images]
+    rows = walk(model, images)
+    for row in rows:
+        scales = f"  min scale {np.round(row['min_scale'], 3)}" if "min_scale" in row else ""
+        print(f"level {row['level']} {row['layer']:24s} error {np.array(row['max_abs_error'])}{scales}")
+    bench_common.emit(dict(
+        benchmark="decode_error_by_layer", checkpoint=f"{args.model_dir} (step {step})",
+        scale_floor=model.config.scale_floor, images=args.images, layers_in_decoding_order=rows,
+        command="python benchmarks/decode_error_by_layer.py " + " ".join(sys.argv[1:]),
+        machine=bench_common.machine_info(), date=bench_common.now_iso()), args.output)
+
+
+if __name__ == "__main__":
+    main()
