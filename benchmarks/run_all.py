@@ -49,7 +49,9 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
                                     "throughput", "--size", "cifar", "--windows", "5", *quiet],
          torch_env),
         ("mixed_precision", [python, f"{HERE}/mixed_precision.py", "--steps", "300"], {}),
-        ("exactness", [python, f"{HERE}/exactness.py"], {}),
+        # The budget run's model (bfloat16 networks); the main job's: exactness.py --model-dir runs/mnist
+        ("exactness", [python, f"{HERE}/exactness.py", "--output", "exactness_bf16_trained.json"],
+         {}),
         ("serving", [python, f"{HERE}/serving_latency.py"], {}),
         ("memory", [python, f"{HERE}/memory.py"], {}),
     ]
