@@ -19,6 +19,7 @@ Each checkpoint is written under a temporary name and renamed when complete (Ten
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -131,9 +132,14 @@ def write_configs(model_dir: str | os.PathLike, config: TrainingConfig) -> None:
     if os.path.exists(glow_path):
         existing = read_glow_config(model_dir)
         if existing != config.model:
+            differences = ", ".join(
+                f"{field.name}: saved {getattr(existing, field.name)!r}, requested "
+                f"{getattr(config.model, field.name)!r}"
+                for field in dataclasses.fields(existing)
+                if getattr(existing, field.name) != getattr(config.model, field.name))
             raise ValueError(
-                f"{model_dir} holds a different model: {existing} (from {glow_path}) is not the requested "
-                f"{config.model}; use another --model_dir, or the same model flags")
+                f"{model_dir} holds a different model ({glow_path}): {differences}; use another "
+                f"--model_dir, or the flags that give the saved values to resume it")
     _write_text_atomically(glow_path, config.model.to_json())
     _write_text_atomically(os.path.join(model_dir, TRAINING_CONFIG_FILE), config.to_json())
 
