@@ -6,8 +6,6 @@ import pytest
 
 from tfglow import GlowConfig
 from tfglow.config import DEFAULT_SCALE_FLOOR, LEGACY_SCALE_FLOOR
-from tfglow.training.checkpointing import read_glow_config, write_configs
-from tfglow.training.config import TrainingConfig
 
 
 @pytest.mark.parametrize("changes,message", [
@@ -57,13 +55,3 @@ def test_a_config_saved_before_scale_floor_existed_reads_with_the_legacy_floor()
     assert GlowConfig.preset("tiny").scale_floor == DEFAULT_SCALE_FLOOR == 0.2
     assert GlowConfig.from_json(GlowConfig.preset("tiny").to_json()).scale_floor == 0.2
 
-
-def test_resuming_a_directory_of_another_model_names_the_fields_that_differ(tmp_path):
-    """A run saved with ε = 0.01 (the earlier default) is not silently resumed as ε = 0.2."""
-    saved = GlowConfig.preset("tiny", scale_floor=0.01)
-    write_configs(tmp_path / "run", TrainingConfig(model=saved))
-    message = (f"{tmp_path / 'run'} holds a different model .*: scale_floor: saved 0.01, "
-               f"requested 0.2; use another --model_dir")
-    with pytest.raises(ValueError, match=message):
-        write_configs(tmp_path / "run", TrainingConfig(model=GlowConfig.preset("tiny")))
-    assert read_glow_config(tmp_path / "run") == saved

@@ -1,6 +1,7 @@
 """The training recipe's parts: warmup, clipping, Polyak averaging, configs, flags, sample grids."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import tensorflow as tf
 
 from tfglow import GlowConfig
 from tfglow.training import (LinearWarmup, TrainingConfig, image_grid, make_optimizer, write_png)
+from tfglow.training.checkpointing import write_configs
 from training import configs, train as train_program
 
 
@@ -101,6 +103,19 @@ def test_a_time_limit_is_refused_across_workers(capsys):
                             "multi_worker", "--max_minutes", "5"])
     assert exit_info.value.code == 2
     assert "--max_minutes cannot be used with --strategy multi_worker" in capsys.readouterr().err
+
+
+def test_a_model_directory_of_another_model_is_refused_naming_the_field(tmp_path, capsys):
+    """Resuming a run saved with another scale floor stops before anything is written."""
+    first = ["--config", "mnist_tiny", "--model_dir", str(tmp_path), "--scale_floor", "0.01"]
+    configs_path = tmp_path / "glow_config.json"
+    write_configs(tmp_path, train_program.config_from_arguments(
+        train_program.build_parser().parse_args(first)))
+    saved = configs_path.read_text()
+    assert train_program.main(["--config", "mnist_tiny", "--model_dir", str(tmp_path)]) == 2
+    assert "scale_floor: saved 0.01, requested 0.2" in capsys.readouterr().err
+    assert configs_path.read_text() == saved and sorted(os.listdir(tmp_path)) == [
+        "glow_config.json", "training_config.json"]
 
 
 def test_help_documents_every_model_field(capsys):

@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     except training.NonFiniteLossError as error:
         print(f"ERROR: {error}", file=sys.stderr, flush=True)
         return 1
+    except training.ModelDirectoryMismatchError as error:
+        print(f"ERROR: {error}", file=sys.stderr, flush=True)
+        return 2
     print(f"Trained steps {result.start_step} -> {result.end_step} in {result.seconds / 60:.1f} min; "
           f"checkpoint {result.checkpoint}", flush=True)
     print(f"Samples: {os.path.join(arguments.model_dir, training.trainer.SAMPLES_FILE)}", flush=True)

@@ -12,7 +12,8 @@ bits_per_dim, count = training.evaluate_bits_per_dim(model, training.held_out_da
 
 from tfglow.training.callbacks import (NonFiniteLossError, NonFiniteLossStop, SampleSummary,
                                        StopAfterSeconds, StopAtStep, Throughput)
-from tfglow.training.checkpointing import (CheckpointEvery, checkpoint_manager, read_glow_config,
+from tfglow.training.checkpointing import (CheckpointEvery, ModelDirectoryMismatchError,
+                                           checkpoint_manager, read_glow_config,
                                            read_training_config, restore_model)
 from tfglow.training.config import TrainingConfig
 from tfglow.training.evaluation import evaluate_bits_per_dim, held_out_dataset
@@ -23,7 +24,8 @@ from tfglow.training.strategy import STRATEGIES, configure_cpu_devices, make_str
 from tfglow.training.trainer import TrainingResult, steps_per_epoch, train, training_dataset
 
 __all__ = [
-    "STRATEGIES", "CheckpointEvery", "LinearWarmup", "NonFiniteLossError", "NonFiniteLossStop",
+    "STRATEGIES", "CheckpointEvery", "LinearWarmup", "ModelDirectoryMismatchError",
+    "NonFiniteLossError", "NonFiniteLossStop",
     "SampleSummary", "StopAfterSeconds", "StopAtStep", "Throughput", "TrainingConfig",
     "TrainingResult", "checkpoint_manager", "configure_cpu_devices", "evaluate_bits_per_dim",
     "held_out_dataset", "image_grid", "make_optimizer", "make_strategy", "read_glow_config",

@@ -35,6 +35,12 @@ from tfglow.training.optimizers import make_optimizer
 GLOW_CONFIG_FILE = "glow_config.json"
 TRAINING_CONFIG_FILE = "training_config.json"
 CHECKPOINT_SUBDIRECTORY = "checkpoints"
+
+
+class ModelDirectoryMismatchError(ValueError):
+    """A model directory holds a different model configuration than the one asked for."""
+
+
 # `restore_model(network_dtype=AS_TRAINED)`: the coupling networks compute in the dtype of training.
 AS_TRAINED = "as_trained"
 
@@ -123,8 +129,8 @@ def write_configs(model_dir: str | os.PathLike, config: TrainingConfig) -> None:
     """Writes `glow_config.json` and `training_config.json` into `model_dir`.
 
     Raises:
-      ValueError: `model_dir` already holds a different model configuration (its checkpoints
-        would not fit the new model).
+      ModelDirectoryMismatchError: `model_dir` already holds a different model configuration (its
+        checkpoints would not fit the new model); the message names the fields that differ.
     """
     model_dir = os.fspath(model_dir)
     os.makedirs(model_dir, exist_ok=True)
@@ -137,7 +143,7 @@ def write_configs(model_dir: str | os.PathLike, config: TrainingConfig) -> None:
                 f"{getattr(config.model, field.name)!r}"
                 for field in dataclasses.fields(existing)
                 if getattr(existing, field.name) != getattr(config.model, field.name))
-            raise ValueError(
+            raise ModelDirectoryMismatchError(
                 f"{model_dir} holds a different model ({glow_path}): {differences}; use another "
                 f"--model_dir, or the flags that give the saved values to resume it")
     _write_text_atomically(glow_path, config.model.to_json())
