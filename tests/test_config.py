@@ -54,4 +54,3 @@ def test_a_config_saved_before_scale_floor_existed_reads_with_the_legacy_floor()
     assert GlowConfig.from_json(json.dumps(saved)).scale_floor == LEGACY_SCALE_FLOOR == 0.01
     assert GlowConfig.preset("tiny").scale_floor == DEFAULT_SCALE_FLOOR == 0.2
     assert GlowConfig.from_json(GlowConfig.preset("tiny").to_json()).scale_floor == 0.2
-
