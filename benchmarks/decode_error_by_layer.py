@@ -41,24 +41,24 @@ def _per_image_max(tensor: np.ndarray) -> list[float]:
 def walk(model, images: np.ndarray) -> list[dict]:
     """Per layer, in decoding order: the largest |decoded input − encoded input| of each image."""
     glow = model.bijector
+    last = len(glow.levels) - 1
     h = pixels.images_to_flow(images, model.config.num_bits, model.flow_dtype)
-    recorded, factored_out = [], []
+    inputs_by_level, factored_out = [], []
     for level, chain in enumerate(glow.levels):
+        inputs = []
         for layer in chain.bijectors:
-            output = _fresh(layer.inverse(h))
-            recorded.append((level, layer, h, output))
-            h = output
-        if level < len(glow.levels) - 1:
+            inputs.append((layer, h))
+            h = _fresh(layer.inverse(h))
+        inputs_by_level.append(inputs)
+        if level < last:
             kept = h.shape[-1] // 2
             factored_out.append(_fresh(h[..., kept:]))
             h = _fresh(h[..., :kept])
     rows = []
     for level in reversed(range(len(glow.levels))):
-        if level < len(glow.levels) - 1:
+        if level < last:
             h = tf.concat([h, factored_out[level]], axis=-1)
-        for recorded_level, layer, layer_input, _ in reversed(recorded):
-            if recorded_level != level:
-                continue
+        for layer, layer_input in reversed(inputs_by_level[level]):
             h = _fresh(layer.forward(h))
             row = dict(level=level, layer=layer.name,
                        max_abs_error=_per_image_max(h.numpy() - layer_input.numpy()))

@@ -96,8 +96,10 @@ def train(config: TrainingConfig, model_dir: str | os.PathLike,
 
     Raises:
       NonFiniteLossError: the loss became NaN or infinite; the last good checkpoint is kept.
-      ValueError: the global batch does not split evenly across the replicas, `model_dir` holds
-        a different model, or `max_seconds` is given with a `MultiWorkerMirroredStrategy`.
+      ModelDirectoryMismatchError: `model_dir` holds a different model (a `ValueError`; the
+        message names the fields that differ).
+      ValueError: the global batch does not split evenly across the replicas, or `max_seconds` is
+        given with a `MultiWorkerMirroredStrategy`.
     """
     started = time.perf_counter()
     model_dir = os.fspath(model_dir)
