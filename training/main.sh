@@ -21,12 +21,13 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo/training/setup.sh"
 cd "$repo"
 model_dir="${MODEL_DIR:-runs/mnist}"
+venv="${TFGLOW_VENV:-.venv}"
 verbose=2
 [ -t 1 ] && verbose=1  # the Keras progress bar on a terminal, one line per epoch in a log file
-.venv/bin/python -m training.train --config mnist_cpu --model_dir "$model_dir" \
+"$venv/bin/python" -m training.train --config mnist_cpu --model_dir "$model_dir" \
   --max_minutes "${TRAIN_MINUTES:-12}" --verbose "$verbose" "$@"
-.venv/bin/python -m export.export_model --model_dir "$model_dir" --export_dir "$model_dir/export"
+"$venv/bin/python" -m export.export_model --model_dir "$model_dir" --export_dir "$model_dir/export"
 echo
-echo "Samples: $model_dir/samples.png   TensorBoard: .venv/bin/tensorboard --logdir $model_dir/logs"
-echo "Held-out bits/dim again: .venv/bin/python -m training.evaluate --model_dir $model_dir --dataset mnist"
+echo "Samples: $model_dir/samples.png   TensorBoard: $venv/bin/tensorboard --logdir $model_dir/logs"
+echo "Held-out bits/dim again: $venv/bin/python -m training.evaluate --model_dir $model_dir --dataset mnist"
 echo "Next step, serve it: see export/README.md (docker run tensorflow/serving with $model_dir/export)"
