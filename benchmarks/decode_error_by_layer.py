@@ -21,12 +21,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import bench_common  # noqa: E402
+import mnist_idx  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import bench_common  # noqa: E402
-import mnist_idx  # noqa: E402
-from tfglow import pixels, training  # noqa: E402
+from tfglow import pixels, recipe  # noqa: E402
 from tfglow.bijectors import AffineCoupling  # noqa: E402
 
 
@@ -64,7 +64,7 @@ def walk(model, images: np.ndarray) -> list[dict]:
                        max_abs_error=_per_image_max(h.numpy() - layer_input.numpy()))
             if isinstance(layer, AffineCoupling):
                 conditioning = layer_input[..., :layer_input.shape[-1] // 2]
-                _, log_scale = layer._shift_and_log_scale(conditioning)
+                _, log_scale = layer.shift_and_log_scale(conditioning)
                 row["min_scale"] = [float(v) for v in np.min(np.exp(log_scale.numpy()), axis=(1, 2, 3))]
             rows.append(row)
     return rows
@@ -78,7 +78,7 @@ def main(argv=None) -> None:
                         help="indices of MNIST test digits")
     parser.add_argument("--output", default="decode_error_by_layer.json")
     args = parser.parse_args(argv)
-    model, step = training.restore_model(args.model_dir)
+    model, step = recipe.restore_model(args.model_dir)
     images = mnist_idx.load_mnist("test")[args.images]
     rows = walk(model, images)
     for row in rows:

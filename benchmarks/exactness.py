@@ -25,12 +25,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import bench_common  # noqa: E402
+import mnist_idx  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import bench_common  # noqa: E402
-import mnist_idx  # noqa: E402
-from tfglow import Glow, GlowConfig, GlowModel, pixels, training  # noqa: E402
+from tfglow import Glow, GlowConfig, GlowModel, pixels, recipe  # noqa: E402
 
 DEFAULT_MODEL_DIR = "/tmp/tfglow_benchmarks/likelihood_budget"
 SHORT_RUN_DIR = "/tmp/tfglow_benchmarks/exactness_short_run"
@@ -45,8 +45,8 @@ def trained_model(model_dir: str, train_steps: int) -> tuple[GlowModel, str]:
         config = config.replace(steps_per_epoch=train_steps, checkpoint_every=train_steps)
         model_dir = SHORT_RUN_DIR
         if tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")) is None:
-            training.train(config, model_dir, verbose=2)
-    model, step = training.restore_model(model_dir)
+            recipe.train(config, model_dir, verbose=2)
+    model, step = recipe.restore_model(model_dir)
     return model, f"{model_dir} (step {step})"
 
 

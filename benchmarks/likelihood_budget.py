@@ -4,7 +4,7 @@
     python benchmarks/likelihood_budget.py --minutes 20 --clock cpu           # on a shared machine
 
 Trains `mnist_cpu` (28×28×1, L=2, K=8, width 256, affine, LU 1×1 conv) with the training package's
-recipe (`tfglow.training.train`: Adam lr 1e-3 with a linear warmup, gradient clipping, EMA weights
+recipe (`tfglow.recipe.train`: Adam lr 1e-3 with a linear warmup, gradient clipping, EMA weights
 for evaluation, checkpoints) until the budget is spent, then reports bits/dim on the full 10,000
 test digits (uniform dequantisation, seeded). The budget includes everything `train` does in it
 (periodic held-out checks on a few batches, checkpoints). `--clock cpu` counts this process's CPU
@@ -26,11 +26,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import bench_common  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-import bench_common  # noqa: E402
-from tfglow import GlowConfig, training  # noqa: E402
+from tfglow import GlowConfig, recipe  # noqa: E402
 
 DEFAULT_MODEL_DIR = "/tmp/tfglow_benchmarks/likelihood_budget"
 
@@ -51,9 +51,9 @@ class StopAfterCpuSeconds(tf_keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def training_config(network_dtype: str | None, max_steps: int) -> training.TrainingConfig:
+def training_config(network_dtype: str | None, max_steps: int) -> recipe.TrainingConfig:
     """The training package's CPU recipe at the benchmark size, without XLA (slower here)."""
-    return training.TrainingConfig(
+    return recipe.TrainingConfig(
         GlowConfig.preset("mnist_cpu", network_dtype=network_dtype), dataset="mnist",
         optimizer="adam", learning_rate=1e-3, warmup_steps=200, clip_norm=50.0, ema_momentum=0.999,
         batch_size=64, steps=max_steps, steps_per_epoch=500, validation_steps=4,
@@ -82,11 +82,11 @@ def main(argv=None) -> None:
             dict(extra_callbacks=[StopAfterCpuSeconds(budget_seconds, cores)]))
     load = bench_common.OtherLoadMeter().start()
     start = time.perf_counter()
-    result = training.train(config, args.model_dir, verbose=2, **stop)
+    result = recipe.train(config, args.model_dir, verbose=2, **stop)
     train_seconds = time.perf_counter() - start
     other_cores = load.cores()
-    bits_per_dim, count = training.evaluate_bits_per_dim(
-        result.model, training.held_out_dataset(config, batch_size=500))
+    bits_per_dim, count = recipe.evaluate_bits_per_dim(
+        result.model, recipe.held_out_dataset(config, batch_size=500))
     steps = result.end_step - result.start_step
     record = dict(
         benchmark="likelihood_budget", test_bits_per_dim=round(bits_per_dim, 4), test_images=count,

@@ -1,12 +1,14 @@
-"""Peak resident memory of a training step as the depth K grows (4, 8, 16, 32).
+"""Peak resident memory and time of a training step as the depth K grows, standard vs reversible.
 
-    python benchmarks/memory.py
+    python benchmarks/memory.py                                   # K = 4, 8, 16, 32, 64
+    python benchmarks/memory.py --depths 8,32 --network-dtypes float32 --steps 6
 
-For each K, a fresh subprocess builds the MNIST-size model (28×28×1, L=2, width 256, batch 64) with
-K steps per level, runs `--steps` training steps through `GlowModel.fit`, and reports its peak
-resident set size (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) together with the peak before the
-first step (TensorFlow, the data and the model's variables), so the difference is what training
-adds. Both coupling-network dtypes are measured. Writes `benchmarks/results/memory.json`.
+For each K and mode (`standard` backprop, `reversible` gradients), a fresh subprocess builds the
+MNIST-size model (28×28×1, L=2, width 256, batch 64) with K steps per level, runs one training step
+through `GlowModel.fit` (tracing), then `--steps` more, and reports its peak resident set size
+(`resource.getrusage(RUSAGE_SELF).ru_maxrss`), the peak before the first step (TensorFlow, the data
+and the variables), and the median time of the timed steps. The modes alternate at each depth, so
+their step-time ratio comes from one run. Writes `benchmarks/results/memory.json`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import bench_common  # noqa: E402
 
-DEPTHS = (4, 8, 16, 32)
+DEPTHS = (4, 8, 16, 32, 64)
+MODES = ("standard", "reversible")
 BATCH_SIZE = 64
 
 
@@ -32,26 +35,40 @@ def _peak_megabytes() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
-def _child(depth: int, network_dtype: str | None, steps: int) -> None:
-    """Runs in the subprocess: prints one JSON line with the peaks."""
+def _child(depth: int, network_dtype: str | None, steps: int, mode: str) -> None:
+    """Runs in the subprocess: prints one JSON line with the peaks and the step time."""
+    import statistics
+    import time
+
+    import mnist_idx
     import numpy as np
     import tensorflow as tf
     import tf_keras
 
-    import mnist_idx
     from tfglow import GlowConfig, GlowModel
+
+    class StepTimes(tf_keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
 
     images = mnist_idx.load_mnist("train")[:BATCH_SIZE * 4]
     model = GlowModel(GlowConfig.preset("mnist_cpu", steps_per_level=depth,
-                                        network_dtype=network_dtype))
+                                        network_dtype=network_dtype,
+                                        reversible_gradients=mode == "reversible"))
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-4))
     model.initialize(images[:BATCH_SIZE])
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(BATCH_SIZE).repeat()
     before = _peak_megabytes()
-    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    timer = StepTimes()
+    timer.seconds = []
+    model.fit(dataset, steps_per_epoch=1 + steps, epochs=1, verbose=0, callbacks=[timer])
     print(json.dumps(dict(
-        steps_per_level=depth, network_dtype=network_dtype or "float32",
+        steps_per_level=depth, network_dtype=network_dtype or "float32", mode=mode,
         peak_rss_mb=round(_peak_megabytes(), 1), peak_rss_before_training_mb=round(before, 1),
+        step_seconds_median=round(statistics.median(timer.seconds[1:]), 4),
         trainable_parameters=int(sum(np.prod(v.shape) for v in model.trainable_variables)))))
 
 
@@ -59,30 +76,58 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--depths", default=",".join(map(str, DEPTHS)))
-    parser.add_argument("--network-dtypes", default="float32,bfloat16")
+    parser.add_argument("--network-dtypes", default="float32")
+    parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--child", nargs=3, metavar=("K", "DTYPE", "STEPS"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, metavar=("K", "DTYPE", "STEPS", "MODE"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--output", default="memory.json")
     args = parser.parse_args(argv)
     if args.child:
-        depth, network_dtype, steps = args.child
-        _child(int(depth), None if network_dtype == "float32" else network_dtype, int(steps))
+        depth, network_dtype, steps, mode = args.child
+        _child(int(depth), None if network_dtype == "float32" else network_dtype, int(steps), mode)
         return
     rows = []
     for network_dtype in args.network_dtypes.split(","):
         for depth in map(int, args.depths.split(",")):
-            output = subprocess.run(
-                [sys.executable, os.path.abspath(__file__), "--child", str(depth), network_dtype,
-                 str(args.steps)], check=True, capture_output=True, text=True).stdout
-            rows.append(json.loads(output.strip().splitlines()[-1]))
-            rows[-1]["training_adds_mb"] = round(
-                rows[-1]["peak_rss_mb"] - rows[-1]["peak_rss_before_training_mb"], 1)
-            print(rows[-1], flush=True)
+            for mode in args.modes.split(","):
+                process = subprocess.run(
+                    [sys.executable, os.path.abspath(__file__), "--child", str(depth),
+                     network_dtype, str(args.steps), mode], capture_output=True, text=True)
+                if process.returncode:
+                    # Out of memory (killed) or failed: recorded, and the sweep goes on.
+                    rows.append(dict(steps_per_level=depth, network_dtype=network_dtype, mode=mode,
+                                     failed=process.returncode, error=process.stderr[-300:]))
+                else:
+                    rows.append(json.loads(process.stdout.strip().splitlines()[-1]))
+                    rows[-1]["training_adds_mb"] = round(
+                        rows[-1]["peak_rss_mb"] - rows[-1]["peak_rss_before_training_mb"], 1)
+                print(rows[-1], flush=True)
     record = dict(benchmark="memory", batch_size=BATCH_SIZE, image_shape=[28, 28, 1], num_levels=2,
-                  hidden_channels=256, rows=rows, measure="ru_maxrss of a fresh process per row",
+                  hidden_channels=256, rows=rows, ratios=_ratios(rows),
+                  measure="ru_maxrss of a fresh process per row; median step time after tracing",
                   command="python benchmarks/memory.py " + " ".join(sys.argv[1:]),
                   machine=bench_common.machine_info(), date=bench_common.now_iso())
     bench_common.emit(record, args.output)
+
+
+def _ratios(rows) -> dict:
+    """Reversible ÷ standard step time per depth, and each mode's peak at its largest K ÷ smallest."""
+    done = [row for row in rows if "failed" not in row]
+    by_key = {(row["network_dtype"], row["mode"], row["steps_per_level"]): row for row in done}
+    ratios = {}
+    for (dtype, mode, depth), row in by_key.items():
+        standard = by_key.get((dtype, "standard", depth))
+        if mode == "reversible" and standard:
+            ratios[f"{dtype}_step_time_reversible_over_standard_K{depth}"] = round(
+                row["step_seconds_median"] / standard["step_seconds_median"], 3)
+    for dtype, mode in {(key[0], key[1]) for key in by_key}:
+        depths = sorted(key[2] for key in by_key if key[:2] == (dtype, mode))
+        if len(depths) > 1:
+            ratios[f"{dtype}_{mode}_peak_K{depths[-1]}_over_K{depths[0]}"] = round(
+                by_key[(dtype, mode, depths[-1])]["peak_rss_mb"]
+                / by_key[(dtype, mode, depths[0])]["peak_rss_mb"], 3)
+    return ratios
 
 
 if __name__ == "__main__":

@@ -22,12 +22,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import bench_common  # noqa: E402
+import mnist_idx  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-import bench_common  # noqa: E402
-import mnist_idx  # noqa: E402
 from tfglow import GlowConfig, GlowModel, pixels  # noqa: E402
 
 BATCH_SIZE = 64

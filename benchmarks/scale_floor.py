@@ -22,12 +22,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import bench_common  # noqa: E402
+import mnist_idx  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import bench_common  # noqa: E402
-import mnist_idx  # noqa: E402
-from tfglow import GlowModel, training  # noqa: E402
+from tfglow import GlowModel, recipe  # noqa: E402
 
 BATCH = 512
 
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
     parser.add_argument("--test-images", type=int, default=10_000)
     parser.add_argument("--output", default="scale_floor.json")
     args = parser.parse_args(argv)
-    trained, step = training.restore_model(args.model_dir)
+    trained, step = recipe.restore_model(args.model_dir)
     images = mnist_idx.load_mnist("test")[:args.test_images]
     rows = []
     for floor in args.floors or [0.0, trained.config.scale_floor]:

@@ -2,7 +2,7 @@
 
     python benchmarks/serving_latency.py [--model-dir /tmp/tfglow_benchmarks/likelihood_budget]
 
-Exports the MNIST-size model with `tfglow.export.export_saved_model` (the trained run of
+Exports the MNIST-size model with `tfglow.serving.export_saved_model` (the trained run of
 `likelihood_budget.py` when `--model-dir` has one, else a freshly initialised `mnist_cpu` model:
 latency does not depend on the weights), reloads it with `tf.saved_model.load` and times every
 signature at batch 1 and 64 beside the same computation on the in-memory `GlowModel` wrapped in
@@ -24,13 +24,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import bench_common  # noqa: E402
+import mnist_idx  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import bench_common  # noqa: E402
-import mnist_idx  # noqa: E402
-from tfglow import GlowConfig, GlowModel, pixels, training  # noqa: E402
-from tfglow.export import SIGNATURE_NAMES, export_saved_model  # noqa: E402
+from tfglow import GlowConfig, GlowModel, pixels, recipe  # noqa: E402
+from tfglow.serving import SIGNATURE_NAMES, export_saved_model  # noqa: E402
 
 DEFAULT_MODEL_DIR = "/tmp/tfglow_benchmarks/likelihood_budget"
 BATCH_SIZES = (1, 64)
@@ -38,7 +38,7 @@ BATCH_SIZES = (1, 64)
 
 def _model(model_dir: str) -> tuple[GlowModel, str]:
     if tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")) is not None:
-        model, step = training.restore_model(model_dir)
+        model, step = recipe.restore_model(model_dir)
         # Served in float32: TF Serving's CPU build need not have bfloat16 kernels.
         served = GlowModel(model.config.replace(network_dtype=None))
         served.set_weights(model.get_weights())

@@ -13,8 +13,8 @@ digit, where bfloat16 returned 76 % identical (`--network_dtype as_trained` keep
 import argparse
 import sys
 
-from tfglow.export import export_saved_model
-from tfglow.training.checkpointing import AS_TRAINED, restore_model
+from tfglow.recipe.checkpointing import AS_TRAINED, restore_model
+from tfglow.serving import export_saved_model
 
 
 def main(argv=None) -> str:

@@ -18,7 +18,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfglow import GlowConfig, GlowModel
-from tfglow.training import multi_worker
+from tfglow.recipe import multi_worker
 
 STEPS = 3
 GLOBAL_BATCH = 8
@@ -28,8 +28,8 @@ CONFIG = GlowConfig(image_shape=(28, 28, 1), num_levels=2, steps_per_level=1, hi
 class NoiseFreeGlowModel(GlowModel):
     """Pixels at their bin centres, so every run sees identical inputs."""
 
-    def _to_flow(self, images, noise=None):
-        return super()._to_flow(images, None)
+    def to_flow(self, images, noise=None):
+        return super().to_flow(images, None)
 
 
 def images() -> np.ndarray:

@@ -236,10 +236,10 @@ def test_seeded_samples_are_reproducible_row_by_row(exported, fresh_process):
     ("image_channels", "images must have shape [batch, 8, 8, 1]"),
     ("image_dtype", "expected to be a uint8 tensor"),
     ("latent_length", "z must have shape [batch, 64]"),
-    ("latent_nan", "z contains NaN or infinity"),
-    ("latent_inf", "z contains NaN or infinity"),
-    ("temperature_negative", "temperature must be >= 0"),
-    ("temperature_nan", "temperature contains NaN or infinity"),
+    ("latent_nan", "z must be finite, got NaN or infinity"),
+    ("latent_inf", "z must be finite, got NaN or infinity"),
+    ("temperature_negative", "temperature must be finite and >= 0"),
+    ("temperature_nan", "temperature must be finite and >= 0, got NaN or infinity"),
     ("seed_count", "seed must have one entry per row of temperature"),
 ])
 def test_bad_requests_fail_and_say_why(fresh_process, request_name, reason):

@@ -9,9 +9,9 @@ import tensorflow as tf
 from export import export_model
 from tests import flow_testing
 from tfglow import GlowConfig, GlowModel
-from tfglow.training.checkpointing import checkpoint_manager, restore_model, write_configs
-from tfglow.training.config import TrainingConfig
-from tfglow.training.optimizers import make_optimizer
+from tfglow.recipe.checkpointing import checkpoint_manager, restore_model, write_configs
+from tfglow.recipe.config import TrainingConfig
+from tfglow.recipe.optimizers import make_optimizer
 
 CONFIG = GlowConfig.preset("tiny")
 

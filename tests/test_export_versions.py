@@ -11,7 +11,7 @@ import pytest
 
 from tests import flow_testing
 from tfglow import GlowConfig, GlowModel, export_saved_model
-from tfglow.export import existing_versions, next_version, saved_model
+from tfglow.serving import existing_versions, next_version, saved_model
 
 CONFIG = GlowConfig.preset("tiny")
 

@@ -43,7 +43,7 @@ def model_dir(tmp_path_factory):
     model.initialize(np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1), np.uint8),
                      np.arange(8))
     flow_testing.randomize_variables(model, seed=0, stddev=0.02)
-    (directory / "glow_config.json").write_text(config.to_json())  # tfglow.training's layout
+    (directory / "glow_config.json").write_text(config.to_json())  # tfglow.recipe's layout
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
                                          str(directory / "checkpoints"), 1)
     manager.save()

@@ -88,13 +88,13 @@ def test_classifier_head_reads_the_label_free_top_latent_and_adds_its_weighted_l
         variable.assign(tf.zeros_like(variable))
     images, labels = _images(6), np.arange(6) % 3
     # Zero-initialised head: uniform prediction, cross-entropy log2(3) bits.
-    classifier_bits = model._classifier_bits(model.encode(images, labels), labels)
+    classifier_bits = model.classifier.bits(model.bijector, model.encode(images, labels), labels)
     np.testing.assert_allclose(classifier_bits, np.full(6, math.log2(3)), rtol=1e-6)
     model.classifier.kernel.assign(tf.random.stateless_normal(model.classifier.kernel.shape, [1, 2]))
     logits = model.classifier_logits(images).numpy()
     for shifted in ([1, 2, 0, 1, 2, 0], [2, 2, 2, 2, 2, 2]):
         eps = model.encode(images, shifted)
-        np.testing.assert_allclose(model._classifier_logits(eps, shifted), logits, atol=1e-5)
+        np.testing.assert_allclose(model.classifier.logits(model.bijector, eps, shifted), logits, atol=1e-5)
     # The training loss is bits/dim + weight · classifier bits, and the head gets gradients.
     model.compile(optimizer=tf_keras.optimizers.SGD(0.0))
     metrics = model.train_step((tf.constant(images), tf.constant(labels)))
@@ -103,8 +103,8 @@ def test_classifier_head_reads_the_label_free_top_latent_and_adds_its_weighted_l
     assert float(metrics["classifier_bits"]) == pytest.approx(np.mean(cross_entropy) / math.log(2),
                                                               rel=1e-2)
     with tf.GradientTape() as tape:
-        bits, eps = model._bits_per_dim_and_latents(images, labels, True, 0)
-        loss = tf.reduce_mean(bits + 2.0 * model._classifier_bits(eps, labels))
+        bits, eps = model.bits_per_dim_and_latents(images, labels, dequantize=True, seed=0)
+        loss = tf.reduce_mean(bits + 2.0 * model.classifier.bits(model.bijector, eps, labels))
     gradients = tape.gradient(loss, model.classifier.trainable_variables)
     assert all(np.any(np.asarray(g) != 0) for g in gradients)
 

@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 from tests import multi_worker_cluster as cluster
-from tfglow.training import multi_worker, restore_model
+from tfglow.recipe import multi_worker, restore_model
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 TIMEOUT_SECONDS = 300
@@ -206,13 +206,13 @@ def test_a_cluster_with_a_killed_worker_resumes_with_the_same_command(tmp_path):
 # ---- reproducibility ---------------------------------------------------------------------------
 
 def _train_in_process(model_dir, seed):
-    from tfglow import training
+    from tfglow import recipe
     from training import configs
 
     config = configs.get_config("mnist_tiny").replace(
         steps=4, steps_per_epoch=4, checkpoint_every=4, validation_steps=1, num_samples=1,
         sample_temperatures=(0.7,), seed=seed)
-    result = training.train(config, model_dir, verbose=0)
+    result = recipe.train(config, model_dir, verbose=0)
     assert result.end_step == 4
     return [variable.numpy() for variable in result.model.bijector.variables]
 

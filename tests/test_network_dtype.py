@@ -7,7 +7,7 @@ import tensorflow as tf
 from tests import flow_testing
 from tfglow import GlowConfig, GlowModel
 from tfglow.bijectors import AffineCoupling
-from tfglow.nn import GlowCouplingNetwork
+from tfglow.bijectors.networks import GlowCouplingNetwork
 
 CONFIG = GlowConfig(image_shape=(8, 8, 1), num_levels=2, steps_per_level=2, hidden_channels=16)
 
@@ -50,7 +50,7 @@ def test_folded_act_norm_initialises_from_the_raw_convolution_once():
 def test_bfloat16_network_keeps_float32_variables_and_output_and_rounds_like_bfloat16():
     kwargs = dict(in_channels=2, out_channels=4, hidden_channels=32, seed=0)
     exact = GlowCouplingNetwork(**kwargs)
-    mixed = GlowCouplingNetwork(**kwargs, compute_dtype=tf.bfloat16)
+    mixed = GlowCouplingNetwork(**kwargs, network_dtype=tf.bfloat16)
     x = _normal([4, 6, 6, 2], seed=1)
     exact(x), mixed(x)
     flow_testing.randomize_variables(exact, stddev=0.1)
@@ -78,8 +78,11 @@ def test_bfloat16_model_decodes_its_codes_to_the_same_uint8_and_trains_every_var
     model = GlowModel(CONFIG.replace(network_dtype="bfloat16"))
     images = np.random.default_rng(0).integers(0, 256, size=(16, 8, 8, 1), dtype=np.uint8)
     model.initialize(images)
-    flow_testing.randomize_variables(model, stddev=0.1)
-    np.testing.assert_array_equal(model.decode(model.encode(images)).numpy(), images)
+    # 0.05: at 0.1 this random flow amplifies float32 rounding past a pixel bin, in float32 too.
+    flow_testing.randomize_variables(model, stddev=0.05)
+    # A fresh tensor: decoding the tensor `encode` returned is a TFP cache hit, not a decode.
+    codes = flow_testing.fresh(model.encode(images))
+    np.testing.assert_array_equal(model.decode(codes).numpy(), images)
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(model(images, training=True))
     gradients = tape.gradient(loss, model.trainable_variables)

@@ -132,7 +132,7 @@ def test_label_errors():
         conditional.inverse(_images())
     with pytest.raises(ValueError, match="labels are required"):
         tfd.TransformedDistribution(_base(), conditional).log_prob(_images())
-    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\), got \[ 0 -1  1\]"):
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\), got -1"):
         conditional.inverse(_images(), labels=tf.constant([0, -1, 1]))
     with pytest.raises(TypeError, match="labels must be integers, got dtype float32"):
         conditional.inverse(_images(), labels=tf.constant([0.0, 1.0, 1.0]))

@@ -21,16 +21,16 @@ def _run_comparison() -> dict:
     import tensorflow as tf
     import tf_keras
 
-    from tfglow import GlowConfig, GlowModel, training
+    from tfglow import GlowConfig, GlowModel, recipe
 
-    training.configure_cpu_devices(REPLICAS)
+    recipe.configure_cpu_devices(REPLICAS)
 
     class NoiseFreeGlowModel(GlowModel):
         """Puts pixels at their bin centres (no dequantisation noise, also in the ActNorm init),
         so that both runs see identical inputs."""
 
-        def _to_flow(self, images, noise=None):
-            return super()._to_flow(images, None)
+        def to_flow(self, images, noise=None):
+            return super().to_flow(images, None)
 
     config = GlowConfig(image_shape=(8, 8, 1), num_levels=2, steps_per_level=1, hidden_channels=8)
     rng = np.random.default_rng(0)
@@ -58,7 +58,7 @@ def _run_comparison() -> dict:
         return model, losses, recorder.values
 
     single, single_losses, single_init = train(tf.distribute.get_strategy())
-    strategy = training.make_strategy("mirrored")
+    strategy = recipe.make_strategy("mirrored")
     mirrored, mirrored_losses, mirrored_init = train(strategy)
 
     def replica_spread(variable):

@@ -8,9 +8,10 @@ import pytest
 import tensorflow as tf
 
 from tfglow import GlowConfig
-from tfglow.training import (LinearWarmup, TrainingConfig, image_grid, make_optimizer, write_png)
-from tfglow.training.checkpointing import write_configs
-from training import configs, train as train_program
+from tfglow.recipe import LinearWarmup, TrainingConfig, image_grid, make_optimizer, write_png
+from tfglow.recipe.checkpointing import write_configs
+from training import configs
+from training import train as train_program
 
 
 def test_linear_warmup_ramps_to_the_peak_then_stays():
@@ -142,7 +143,7 @@ def test_image_grid_places_images_row_by_row_with_gaps(tmp_path):
 
 def test_sample_grids_show_the_model_samples_and_survive_an_overflow(monkeypatch):
     from tfglow import GlowModel
-    from tfglow.training.images import sample_grids
+    from tfglow.recipe.sample_pictures import sample_grids
 
     model = GlowModel(GlowConfig(image_shape=(8, 8, 1), num_levels=2, steps_per_level=1, hidden_channels=8))
     model.initialize(np.random.default_rng(0).integers(0, 256, (4, 8, 8, 1), dtype=np.uint8))

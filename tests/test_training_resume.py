@@ -11,7 +11,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfglow.training import restore_model
+from tfglow.recipe import restore_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 60

@@ -10,10 +10,17 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from tfglow.training import (NonFiniteLossError, checkpoint_manager, evaluate_bits_per_dim,
-                             held_out_dataset, read_training_config, restore_model, train,
-                             training_dataset)
-from tfglow.training.checkpointing import CheckpointEvery
+from tfglow.recipe import (
+    NonFiniteLossError,
+    checkpoint_manager,
+    evaluate_bits_per_dim,
+    held_out_dataset,
+    read_training_config,
+    restore_model,
+    train,
+    training_dataset,
+)
+from tfglow.recipe.checkpointing import CheckpointEvery
 from training import configs
 from training import evaluate as evaluate_program
 from training import train as train_program
@@ -118,7 +125,7 @@ def test_resume_restores_step_weights_and_data_position_then_nan_stops_keeping_t
 
 def test_checkpoint_callback_refuses_non_finite_weights(tmp_path):
     from tfglow import GlowModel
-    from tfglow.training import make_optimizer
+    from tfglow.recipe import make_optimizer
 
     model = GlowModel(CONFIG.model)
     optimizer = make_optimizer()

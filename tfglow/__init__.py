@@ -1,10 +1,12 @@
 """tfglow: Glow-family normalizing flows (NICE, RealNVP, Glow) as TensorFlow Probability bijectors.
 
-Public API: `GlowConfig` (the architecture), `Glow` (the flow as one `tfb.Bijector`, z→x),
-`GlowModel` (a `tf_keras.Model` that trains it on pixels), the layers in `tfglow.bijectors`, and
-the datasets in `tfglow.data`, what a trained model's latent space is for (sampling at a
-temperature, interpolation, manipulation, compression, OOD scores) in `tfglow.latent`, and PNG
-grids in `tfglow.images`. Names load on first use (PEP 562), so that command-line tools which
+Public API: `GlowConfig` (the architecture) and its `LatentLayout` (which slice of the latent is
+which level), `Glow` (the flow as one `tfb.Bijector`, z→x), `GlowModel` (a `tf_keras.Model` that
+trains it on pixels), the layers in `tfglow.bijectors`, the input rules in `tfglow.checks`, the
+datasets in `tfglow.data`, the training recipe and resumable runs in `tfglow.recipe`, SavedModel
+export in `tfglow.serving`, what a trained model's latent space is for (sampling at a temperature,
+interpolation, manipulation, compression, OOD scores) in `tfglow.latent`, and PNG grids in
+`tfglow.images`. Names load on first use (PEP 562), so that command-line tools which
 need no TensorFlow (`python -m tfglow.data.prepare_offline`) start at once.
 """
 
@@ -12,23 +14,31 @@ import importlib
 from typing import TYPE_CHECKING
 
 _MODULE_OF = {
+    "ClassifierHead": "tfglow.classifier_head",
     "Glow": "tfglow.glow",
     "GlowConfig": "tfglow.config",
     "GlowModel": "tfglow.model",
+    "LatentLayout": "tfglow.latent_layout",
     "bijectors": "tfglow.bijectors",
+    "checks": "tfglow.checks",
     "data": "tfglow.data",
+    "export_saved_model": "tfglow.serving.saved_model",
     "images": "tfglow.images",
     "latent": "tfglow.latent",
-    "export_saved_model": "tfglow.export.saved_model",
+    "pixels": "tfglow.pixels",
+    "recipe": "tfglow.recipe",
+    "serving": "tfglow.serving",
 }
 __all__ = sorted(_MODULE_OF)
 
 if TYPE_CHECKING:
-    from tfglow import bijectors, data, images, latent
+    from tfglow import bijectors, checks, data, images, latent, pixels, recipe, serving
+    from tfglow.classifier_head import ClassifierHead
     from tfglow.config import GlowConfig
-    from tfglow.export.saved_model import export_saved_model
     from tfglow.glow import Glow
+    from tfglow.latent_layout import LatentLayout
     from tfglow.model import GlowModel
+    from tfglow.serving.saved_model import export_saved_model
 
 
 def __getattr__(name):

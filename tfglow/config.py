@@ -7,32 +7,18 @@ import json
 import math
 from typing import Any
 
+from tfglow import checks
+from tfglow.bijectors.sigmoid_scale import DEFAULT_SCALE_FLOOR, check_scale_floor
+from tfglow.latent_layout import LatentLayout
+
 COUPLINGS = ("affine", "additive")
 PERMUTATIONS = ("conv1x1_lu", "conv1x1", "shuffle", "reverse", "none")
 ARCHITECTURES = ("glow", "realnvp")
 NETWORK_DTYPES = (None, "float32", "float64", "bfloat16")
 
-# The floor ε of the affine couplings' scale ε + (1 − ε)·sigmoid(h + 2). Decoding (z→x) divides by
-# the scale, so 1/ε bounds what each coupling amplifies: a latent outside the typical set, and the
-# float32 rounding of an encoded latent. Glow's sigmoid(h + 2) (ε = 0) reaches 0, and samples at
-# temperature 1 overflowed. The main job (`training/main.sh`, 12 min) trained with ε = 0.01 decoded
-# 4 of the 10,000 MNIST test digits to other images (flow error up to 6.5e10: they pass through
-# several couplings with scales at the floor); trained with ε = 0.1, all 10,000 came back identical
-# with 2 errors above 1e-4; with ε = 0.2 all identical, the largest error below 1e-4, and held-out
-# bits/dim 1.667 against 1.704 (ε = 0.1) and 1.769 (ε = 0.01) (benchmarks/exactness.py).
-DEFAULT_SCALE_FLOOR = 0.2
 # The floor a GlowConfig saved without the field (before it existed) is read with: those models
-# were trained with ε = 0, and 0.01 changes their held-out bits/dim by 0.003 while keeping their
-# samples finite (benchmarks/results/scale_floor_unfloored_run.json).
+# were trained with ε = 0, and 0.01 keeps their samples finite (benchmarks/README.md).
 LEGACY_SCALE_FLOOR = 0.01
-
-
-def check_scale_floor(scale_floor: float) -> float:
-    """Returns `scale_floor` as a float, or raises `ValueError` unless it is in [0, 1)."""
-    if not (isinstance(scale_floor, (int, float)) and math.isfinite(scale_floor)
-            and 0 <= scale_floor < 1):
-        raise ValueError(f"scale_floor must be a number in [0, 1), got {scale_floor!r}")
-    return float(scale_floor)
 
 
 def replace_fields(config: Any, changes: dict[str, Any]) -> Any:
@@ -73,8 +59,8 @@ class GlowConfig:
       actnorm: whether each step starts with an ActNorm layer.
       seed: seeds the random initialisation (rotations of 1×1 convs, shuffles, conv kernels).
       network_dtype: the dtype the coupling networks' convolutions compute in: `None` (the flow's
-        dtype) or `"bfloat16"` for mixed precision (about twice the training throughput on CPUs
-        with AVX512_BF16 or AMX). Variables, the affine maps, every log-determinant and the
+        dtype) or `"bfloat16"` for mixed precision (faster only on hardware that computes
+        bfloat16 natively: CPUs with AVX512_BF16 or AMX, recent GPUs). Variables, the affine maps, every log-determinant and the
         latents stay in the flow's dtype, and encode/decode stay exact inverses.
       classifier_weight: `weight_y` of Glow's `ycond`: with `num_classes` set and a weight above 0,
         a zero-initialised linear classifier on the mean-pooled top latent is trained with the
@@ -83,6 +69,9 @@ class GlowConfig:
         `sigmoid(h + 2)`; the default 0.2 bounds each coupling's decoding gain by 5, which keeps
         samples at temperature 1 finite and decoding exact in float32 (see
         `tfglow.bijectors.AffineCoupling`). A config saved without this field reads as 0.01.
+      reversible_gradients: back-propagate through the x→z pass by rebuilding each layer's input
+        from its output instead of storing it (RevNet), so gradient memory stays flat in depth.
+        Same gradients up to float rounding. Default `False`.
     """
 
     image_shape: tuple[int, int, int] = (32, 32, 3)
@@ -100,6 +89,7 @@ class GlowConfig:
     network_dtype: str | None = None
     classifier_weight: float = 0.0
     scale_floor: float = DEFAULT_SCALE_FLOOR
+    reversible_gradients: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
@@ -109,13 +99,16 @@ class GlowConfig:
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ValueError(
                 f"image_shape must be (height, width, channels) of positive sizes, got {self.image_shape}")
-        _check_positive("num_levels", self.num_levels)
-        _check_positive("steps_per_level", self.steps_per_level)
-        _check_positive("hidden_channels", self.hidden_channels)
-        _check_choice("coupling", self.coupling, COUPLINGS)
-        _check_choice("permutation", self.permutation, PERMUTATIONS)
-        _check_choice("architecture", self.architecture, ARCHITECTURES)
-        _check_choice("network_dtype", self.network_dtype, NETWORK_DTYPES)
+        checks.positive_int("num_levels", self.num_levels)
+        checks.positive_int("steps_per_level", self.steps_per_level)
+        checks.positive_int("hidden_channels", self.hidden_channels)
+        checks.choice("coupling", self.coupling, COUPLINGS)
+        checks.choice("permutation", self.permutation, PERMUTATIONS)
+        checks.choice("architecture", self.architecture, ARCHITECTURES)
+        checks.choice("network_dtype", self.network_dtype, NETWORK_DTYPES)
+        if not isinstance(self.reversible_gradients, bool):
+            raise ValueError(f"reversible_gradients must be True or False, got "
+                             f"{self.reversible_gradients!r}")
         if not 1 <= self.num_bits <= 8:
             raise ValueError(f"num_bits must be in 1..8, got {self.num_bits}")
         if self.num_classes is not None and self.num_classes < 2:
@@ -137,30 +130,24 @@ class GlowConfig:
                     f"(num_levels={self.num_levels}); pad the images or use fewer levels")
 
     @property
+    def layout(self) -> LatentLayout:
+        """How the flat latent is cut into levels (`tfglow.LatentLayout`)."""
+        return LatentLayout(self.image_shape, self.num_levels)
+
+    @property
     def event_size(self) -> int:
         """D = H·W·C, the number of dimensions of an image and of its latent."""
-        height, width, channels = self.image_shape
-        return height * width * channels
+        return self.layout.event_size
 
     @property
     def level_shapes(self) -> list[tuple[int, int, int]]:
         """The shape `(H, W, C)` each level's steps of flow act on, after its squeeze."""
-        height, width, channels = self.image_shape
-        shapes = []
-        for level in range(self.num_levels):
-            height, width, channels = height // 2, width // 2, channels * 4
-            shapes.append((height, width, channels))
-            channels //= 2  # the split keeps channels // 2 and factors out the rest
-        return shapes
+        return self.layout.level_shapes
 
     @property
     def latent_shapes(self) -> list[tuple[int, int, int]]:
         """The shape of each level's finished latent z_i, in the order they appear in the flat z."""
-        shapes = []
-        for level, (height, width, channels) in enumerate(self.level_shapes):
-            last = level == self.num_levels - 1
-            shapes.append((height, width, channels if last else channels - channels // 2))
-        return shapes
+        return self.layout.latent_shapes
 
     def replace(self, **changes: Any) -> GlowConfig:
         """A copy with `changes` applied (validated)."""
@@ -181,16 +168,6 @@ class GlowConfig:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
-
-
-def _check_positive(field: str, value: int):
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{field} must be a positive integer, got {value!r}")
-
-
-def _check_choice(field: str, value: str, choices: tuple[str, ...]):
-    if value not in choices:
-        raise ValueError(f"{field} must be one of {choices}, got {value!r}")
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -1,13 +1,20 @@
 """`Glow`: the whole multi-scale flow as one `tfb.Bijector` from a flat N(0, I) latent to an image."""
 
 import tensorflow as tf
+from tensorflow.python.eager import record  # what tf.recompute_grad uses to pause outer tapes
 from tensorflow_probability import bijectors as tfb
 
-from tfglow.bijectors import TopPrior
-from tfglow.bijectors._joint_log_det import JointLogDetMixin
-from tfglow.bijectors._shapes import fold_batch, unfold_batch
+from tfglow import checks
+from tfglow.architecture import SeedSequence, level_bijectors
+from tfglow.bijectors import ActNorm, TopPrior
+from tfglow.bijectors.batch_shapes import fold_batch, unfold_batch
+from tfglow.bijectors.joint_log_det import (
+    JointLogDetMixin,
+    forward_and_log_det,
+    inverse_and_log_det,
+    inverse_gradient_from_output,
+)
 from tfglow.config import GlowConfig
-from tfglow.levels import _SeedSequence, level_bijectors
 
 
 class Glow(JointLogDetMixin, tfb.Bijector):
@@ -65,7 +72,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
             raise TypeError(f"config must be a tfglow.GlowConfig, got {type(config).__name__}")
         self.config = config
         with tf.name_scope(name) as scope_name:
-            seeds = _SeedSequence(config.seed)
+            seeds = SeedSequence(config.seed)
             self.levels = [
                 tfb.Chain(level_bijectors(config, level, dtype, seeds), validate_args=validate_args,
                           name=f"level_{level}")
@@ -79,59 +86,106 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         super().__init__(forward_min_event_ndims=1, inverse_min_event_ndims=3, dtype=dtype,
                          validate_args=validate_args, parameters=parameters, name=scope_name)
 
+    @property
+    def layout(self):
+        """The `tfglow.LatentLayout` of the flat latent: which slice is which level."""
+        return self.config.layout
+
+    @property
+    def act_norms(self) -> list[ActNorm]:
+        """Every `ActNorm` of the flow, the coupling networks' included."""
+        return [module for module in self.submodules if isinstance(module, ActNorm)]
+
+    @property
+    def is_initialized(self) -> bool:
+        """Whether every ActNorm has had its data-dependent initialisation."""
+        return all(bool(act_norm.initialized.numpy()) for act_norm in self.act_norms)
+
+    def _layers(self, prior_kwargs):
+        """`(layer, kwargs, level)` in data order (x→z); `level` is set where a level ends."""
+        for level, chain in enumerate(self.levels):
+            for index, layer in enumerate(chain.bijectors):
+                ends_level = index == len(chain.bijectors) - 1
+                yield layer, {}, (level if ends_level else None)
+        if self.top_prior is not None:
+            yield self.top_prior, prior_kwargs, None
+
     def _inverse_and_log_det(self, x, labels=None):
         self._check_image_shape(x)
         h, batch_shape = fold_batch(x)
-        log_det = tf.zeros(tf.shape(h)[:1], h.dtype)
-        latents = []
-        for level, chain in enumerate(self.levels):
-            h_next = chain.inverse(h)
-            log_det += chain.inverse_log_det_jacobian(h, event_ndims=3)
-            h = h_next
-            if level < self.config.num_levels - 1:
-                kept = h.shape[-1] // 2
-                latents.append(_flatten(h[..., kept:]))
-                h = h[..., :kept]
-        if self.top_prior is not None:
-            prior_kwargs = self._prior_kwargs(labels, batch_shape)
-            h_next = self.top_prior.inverse(h, **prior_kwargs)
-            log_det += self.top_prior.inverse_log_det_jacobian(h, event_ndims=3, **prior_kwargs)
-            h = h_next
-        latents.append(_flatten(h))
-        eps = tf.concat(latents, axis=-1)
+        prior_kwargs = self._prior_kwargs(labels, tf.shape(h)[0])
+        encode = self._encode_reversibly if self.config.reversible_gradients else self._encode
+        eps, log_det = encode(h, prior_kwargs)
         return unfold_batch(eps, batch_shape, event_ndims=1), tf.reshape(log_det, batch_shape)
 
+    def _encode(self, h, prior_kwargs):
+        """x→z on folded images `[N, H, W, C]`: flat latents `[N, D]` and the log-det `[N]`."""
+        log_det = tf.zeros(tf.shape(h)[:1], h.dtype)
+        finished = []
+        for layer, kwargs, level_end in self._layers(prior_kwargs):
+            h, layer_log_det = inverse_and_log_det(layer, h, **kwargs)
+            log_det += layer_log_det
+            if level_end is not None and not self.layout.is_top(level_end):
+                h, latent = self.layout.factor_out(h)
+                finished.append(latent)
+        return self.layout.join([*finished, h]), log_det
+
+    def _encode_reversibly(self, h, prior_kwargs):
+        """`_encode` whose gradient rebuilds each layer's input from its output (RevNet).
+
+        The pass keeps no activations: the backward step walks the layers from last to first,
+        rebuilds each input with the layer's z→x map and back-propagates through that layer
+        alone. The latents factored out at each level are outputs, so they need no rebuilding.
+        """
+
+        @tf.custom_gradient
+        def encode(images):
+            with record.stop_recording():
+                eps, log_det = self._encode(images, prior_kwargs)
+
+            def gradient(eps_gradient, log_det_gradient, variables=None):
+                return self._encode_gradient(eps, eps_gradient, log_det_gradient, prior_kwargs,
+                                             variables or [])
+
+            return (eps, log_det), gradient
+
+        return encode(h)
+
+    def _encode_gradient(self, eps, eps_gradient, log_det_gradient, prior_kwargs, variables):
+        latents, latent_gradients = self.layout.split(eps), self.layout.split(eps_gradient)
+        h, h_gradient = latents.pop(), latent_gradients.pop()
+        variable_gradients = {}
+        for layer, kwargs, level_end in reversed(list(self._layers(prior_kwargs))):
+            if level_end is not None and not self.layout.is_top(level_end):
+                h = self.layout.merge(h, latents.pop())
+                h_gradient = self.layout.merge(h_gradient, latent_gradients.pop())
+            # The rebuild waits for the gradient from the layer above: left unordered, the graph
+            # executor would run every rebuild first and hold all the activations at once.
+            with tf.control_dependencies([h_gradient]):
+                h = tf.identity(h)
+            h, h_gradient, gradients = inverse_gradient_from_output(
+                layer, h, h_gradient, log_det_gradient, **kwargs)
+            variable_gradients.update(gradients)
+        return h_gradient, [tf.convert_to_tensor(variable_gradients[v.ref()])
+                            if v.ref() in variable_gradients else None for v in variables]
+
     def _forward_and_log_det(self, eps, labels=None):
-        self._check_latent_size(eps)
+        eps = self._check_latent_size(eps)
         eps, batch_shape = fold_batch(eps, event_ndims=1)
-        pieces = tf.split(eps, [h * w * c for h, w, c in self.config.latent_shapes], axis=-1)
-        pieces = [tf.reshape(piece, [-1, *shape])
-                  for piece, shape in zip(pieces, self.config.latent_shapes)]
-        h = pieces[-1]
+        prior_kwargs = self._prior_kwargs(labels, tf.shape(eps)[0])
+        latents = self.layout.split(eps)
+        h = latents.pop()
         log_det = tf.zeros(tf.shape(eps)[:1], eps.dtype)
-        if self.top_prior is not None:
-            prior_kwargs = self._prior_kwargs(labels, batch_shape)
-            h_next = self.top_prior.forward(h, **prior_kwargs)
-            log_det += self.top_prior.forward_log_det_jacobian(h, event_ndims=3, **prior_kwargs)
-            h = h_next
-        for level in reversed(range(self.config.num_levels)):
-            if level < self.config.num_levels - 1:
-                h = tf.concat([h, pieces[level]], axis=-1)
-            h_next = self.levels[level].forward(h)
-            log_det += self.levels[level].forward_log_det_jacobian(h, event_ndims=3)
-            h = h_next
+        for layer, kwargs, level_end in reversed(list(self._layers(prior_kwargs))):
+            if level_end is not None and not self.layout.is_top(level_end):
+                h = self.layout.merge(h, latents.pop())
+            h, layer_log_det = forward_and_log_det(layer, h, **kwargs)
+            log_det += layer_log_det
         return unfold_batch(h, batch_shape), tf.reshape(log_det, batch_shape)
 
-    def _prior_kwargs(self, labels, batch_shape):
-        if self.config.num_classes is None:
-            if labels is not None:
-                raise ValueError("labels were given, but the flow is not class-conditional "
-                                 "(GlowConfig.num_classes is None)")
-            return {}
-        if labels is None:
-            raise ValueError(f"this flow is class-conditional (num_classes="
-                             f"{self.config.num_classes}): pass labels")
-        return {"labels": tf.reshape(labels, [-1])}
+    def _prior_kwargs(self, labels, batch_size):
+        labels = checks.labels(labels, self.config.num_classes)
+        return {} if labels is None else {"labels": tf.reshape(labels, [-1])}
 
     def _check_image_shape(self, x):
         expected = self.config.image_shape
@@ -145,6 +199,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         if eps.shape.rank is not None and (
                 eps.shape.rank < 1 or not eps.shape[-1:].is_compatible_with(expected)):
             raise ValueError(f"expected latents of shape [..., {expected[0]}], got shape {eps.shape}")
+        return eps
 
     def _forward_event_shape(self, input_shape):
         return tf.TensorShape(self.config.image_shape)
@@ -157,7 +212,3 @@ class Glow(JointLogDetMixin, tfb.Bijector):
 
     def _inverse_event_shape_tensor(self, output_shape):
         return tf.constant([self.config.event_size], tf.int32)
-
-
-def _flatten(h):
-    return tf.reshape(h, [tf.shape(h)[0], -1])

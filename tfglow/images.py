@@ -5,6 +5,8 @@
 `{"image": "samples.png", "title": …, "rows": […], "columns": […], "tile_shape": [H, W, C], …}`.
 """
 
+from __future__ import annotations
+
 import json
 import os
 from collections.abc import Sequence
@@ -75,10 +77,7 @@ def write_grid(path: str, images, row_captions: Sequence[str] | None = None,
         raise ValueError(f"scale must be a positive integer, got {scale!r}")
     scaled = images.repeat(scale, axis=2).repeat(scale, axis=3)
     grid = tile_grid(scaled, padding)
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    tf.io.write_file(path, tf.io.encode_png(grid))
+    write_png(path, grid)
     captions = {
         "image": os.path.basename(path),
         "title": title,
@@ -95,6 +94,13 @@ def write_grid(path: str, images, row_captions: Sequence[str] | None = None,
         json.dump(captions, file, indent=2)
         file.write("\n")
     return json_path
+
+
+def write_png(path: str | os.PathLike, image) -> None:
+    """Writes a uint8 `[H, W, C]` image (C = 1, 3 or 4) as a PNG file, creating its directory."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tf.io.write_file(path, tf.io.encode_png(tf.convert_to_tensor(image, tf.uint8)))
 
 
 def read_png(path: str) -> np.ndarray:

@@ -2,14 +2,14 @@
 
 The papers' runs (Glow, Kingma & Dhariwal 2018; openai/glow's hyperparameters: Adamax, lr 1e-3 with
 a linear warmup over the first epochs, Polyak averaging for evaluation, batch 64) on their datasets,
-and small configurations for a 2-core CPU and for tests. Each is a `tfglow.training.TrainingConfig`;
+and small configurations for a 2-core CPU and for tests. Each is a `tfglow.recipe.TrainingConfig`;
 command-line flags override any field.
 """
 
 from __future__ import annotations
 
 from tfglow.config import GlowConfig
-from tfglow.training import TrainingConfig
+from tfglow.recipe import TrainingConfig
 
 # openai/glow warms up over 10 epochs of 50,000 images at batch 64.
 _PAPER_WARMUP_STEPS = 10 * 50_000 // 64

@@ -28,18 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
-    from tfglow import training
+    from tfglow import recipe
 
-    config = training.read_training_config(arguments.model_dir)
+    config = recipe.read_training_config(arguments.model_dir)
     if config is None:
         raise SystemExit(f"{arguments.model_dir} has no training_config.json: not a training.train directory")
-    model, step = training.restore_model(arguments.model_dir, use_ema=not arguments.no_ema,
+    model, step = recipe.restore_model(arguments.model_dir, use_ema=not arguments.no_ema,
                                          checkpoint_path=arguments.checkpoint)
     dataset_name = arguments.dataset or config.dataset
     split = arguments.split or config.test_split
-    dataset = training.held_out_dataset(config, split=split, batch_size=arguments.batch_size,
+    dataset = recipe.held_out_dataset(config, split=split, batch_size=arguments.batch_size,
                                      limit=arguments.limit, dataset=dataset_name)
-    bits_per_dim, count = training.evaluate_bits_per_dim(model, dataset, seed=arguments.seed)
+    bits_per_dim, count = recipe.evaluate_bits_per_dim(model, dataset, seed=arguments.seed)
     weights = "EMA" if config.ema_momentum is not None and not arguments.no_ema else "raw"
     print(f"{bits_per_dim:.4f} bits/dim on {dataset_name} {split} ({count} images; step {step}, "
           f"{weights} weights)", flush=True)

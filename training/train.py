@@ -68,7 +68,7 @@ def _add_glow_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tfglow.training.strategy import STRATEGIES
+    from tfglow.recipe.strategy import STRATEGIES
 
     parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,7 +119,7 @@ def config_from_arguments(arguments: argparse.Namespace):
     config = configs.get_config(arguments.config)
     config = dataclasses.replace(config, model=config.model.replace(**model_changes), **changes)
     if arguments.epochs is not None:
-        from tfglow.training import steps_per_epoch
+        from tfglow.recipe import steps_per_epoch
 
         config = dataclasses.replace(config, steps=arguments.epochs * steps_per_epoch(config))
     return config
@@ -132,30 +132,30 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--max_minutes cannot be used with --strategy multi_worker: each worker would "
                      "stop on its own clock, at a different step, and the others would wait for it "
                      "forever; use --steps")
-    from tfglow import training
+    from tfglow import recipe
 
     if arguments.cpu_devices:
-        training.configure_cpu_devices(arguments.cpu_devices)
+        recipe.configure_cpu_devices(arguments.cpu_devices)
     config = config_from_arguments(arguments)
-    strategy = training.make_strategy(arguments.strategy)
+    strategy = recipe.make_strategy(arguments.strategy)
     print(f"Training {arguments.config} on {config.dataset} into {arguments.model_dir} "
           f"({strategy.num_replicas_in_sync} replica(s)); model: {config.model}", flush=True)
     max_seconds = None if arguments.max_minutes is None else 60 * arguments.max_minutes
     try:
-        result = training.train(config, arguments.model_dir, strategy, verbose=arguments.verbose,
+        result = recipe.train(config, arguments.model_dir, strategy, verbose=arguments.verbose,
                                 max_seconds=max_seconds)
-    except training.NonFiniteLossError as error:
+    except recipe.NonFiniteLossError as error:
         print(f"ERROR: {error}", file=sys.stderr, flush=True)
         return 1
-    except training.ModelDirectoryMismatchError as error:
+    except recipe.ModelDirectoryMismatchError as error:
         print(f"ERROR: {error}", file=sys.stderr, flush=True)
         return 2
     print(f"Trained steps {result.start_step} -> {result.end_step} in {result.seconds / 60:.1f} min; "
           f"checkpoint {result.checkpoint}", flush=True)
-    print(f"Samples: {os.path.join(arguments.model_dir, training.trainer.SAMPLES_FILE)}", flush=True)
+    print(f"Samples: {os.path.join(arguments.model_dir, recipe.trainer.SAMPLES_FILE)}", flush=True)
     if arguments.final_eval_examples != 0:
-        dataset = training.held_out_dataset(config, limit=arguments.final_eval_examples, batch_size=256)
-        bits_per_dim, count = training.evaluate_bits_per_dim(result.model, dataset, seed=config.seed)
+        dataset = recipe.held_out_dataset(config, limit=arguments.final_eval_examples, batch_size=256)
+        bits_per_dim, count = recipe.evaluate_bits_per_dim(result.model, dataset, seed=config.seed)
         weights = "EMA weights" if config.ema_momentum is not None else "weights"
         print(f"Held-out bits/dim: {bits_per_dim:.4f} ({config.dataset} {config.test_split}, {count} images, "
               f"{weights} of step {result.end_step})", flush=True)

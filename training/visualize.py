@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from tfglow import data, latent
 from tfglow.images import write_grid
-from tfglow.training import restore_model
+from tfglow.recipe import restore_model
 
 WHATS = ("samples", "classes", "interpolate", "manipulate", "compress")
 

@@ -134,11 +134,36 @@ def headline(summary, num_windows):
   return summary[key], key
 
 
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_description():
+  """The CPU model name and which of the ISA flags that matter here it has (Linux /proc/cpuinfo)."""
+  model, flags = platform.processor() or "unknown", set()
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+      for line in cpuinfo:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+          model = value.strip()
+        elif key.strip() == "flags":
+          flags = set(value.split())
+          break
+  except OSError:
+    pass
+  return dict(cpu_model=model, isa_flags={flag: flag in flags for flag in ISA_FLAGS})
+
+
 def machine_info():
-  """Load averages and CPU count at the time of the call, for the report."""
+  """CPU model and ISA flags, core count, load averages and versions at the time of the call."""
   load1, load5, load15 = os.getloadavg()
-  return dict(cpu_count=os.cpu_count(), loadavg_1_5_15=[load1, load5, load15],
-              python=platform.python_version(), platform=platform.platform())
+  info = dict(cpu_count=os.cpu_count(), loadavg_1_5_15=[load1, load5, load15],
+              python=platform.python_version(), platform=platform.platform(), **cpu_description())
+  if "tensorflow" in sys.modules:
+    tf = sys.modules["tensorflow"]
+    info["tensorflow"] = tf.__version__
+    info["onednn_enabled"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+  return info
 
 
 def command_line():

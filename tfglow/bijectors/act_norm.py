@@ -67,7 +67,7 @@ class ActNorm(tfb.Bijector):
         """Sets loc and log_scale from the statistics of `compute_inputs()` unless initialised.
 
         `compute_inputs` runs only in the initialisation branch, so a caller that applies this
-        layer in a folded form (`tfglow.nn.GlowCouplingNetwork` folds it into the preceding
+        layer in a folded form (`tfglow.bijectors.networks.GlowCouplingNetwork` folds it into the preceding
         convolution) pays for the unfolded inputs only on the first batch. Returns a boolean
         tensor to use as a control dependency before reading the variables.
 

@@ -4,8 +4,8 @@ from typing import Optional
 
 import tensorflow as tf
 
-from tfglow.bijectors._channel_coupling import ChannelCoupling
-from tfglow.nn import GlowCouplingNetwork
+from tfglow.bijectors.channel_coupling import ChannelCoupling
+from tfglow.bijectors.networks import GlowCouplingNetwork
 
 
 class AdditiveCoupling(ChannelCoupling):
@@ -18,7 +18,7 @@ class AdditiveCoupling(ChannelCoupling):
     The log-determinant is zero in both directions (`is_constant_jacobian=True`); computing it
     does not run the network.
 
-    `t` is a `tfglow.nn.GlowCouplingNetwork` with `C − C // 2` output channels whose last
+    `t` is a `tfglow.bijectors.networks.GlowCouplingNetwork` with `C − C // 2` output channels whose last
     convolution is zero-initialised, so the layer starts as the identity.
 
     #### Examples
@@ -58,23 +58,27 @@ class AdditiveCoupling(ChannelCoupling):
         def make_network(conditioning_channels: int, transformed_channels: int):
             return GlowCouplingNetwork(conditioning_channels, transformed_channels,
                                        hidden_channels, dtype=dtype, seed=seed,
-                                       compute_dtype=network_dtype)
+                                       network_dtype=network_dtype)
 
         super().__init__(channels, make_network, is_constant_jacobian=True, dtype=dtype,
                          validate_args=validate_args, parameters=parameters, name=name)
 
+    def _coupling_parameters(self, conditioning):
+        return (self.conditioner(conditioning),)
+
+    def _transform(self, x_a, parameters):
+        (shift,) = parameters
+        return x_a + shift
+
+    def _untransform(self, z_a, parameters):
+        (shift,) = parameters
+        return z_a - shift
+
+    def _log_det_terms(self, parameters):
+        return None
+
     def _zero_log_det(self, x: tf.Tensor) -> tf.Tensor:
         return tf.zeros(tf.shape(x)[:-3], dtype=x.dtype)
-
-    def _inverse_and_log_det(self, x):
-        x_b, x_a, batch_shape = self._split(x)
-        z_a = x_a + self.conditioner(x_b)
-        return self._recombine(x_b, z_a, batch_shape), self._zero_log_det(x)
-
-    def _forward_and_log_det(self, z):
-        z_b, z_a, batch_shape = self._split(z)
-        x_a = z_a - self.conditioner(z_b)
-        return self._recombine(z_b, x_a, batch_shape), self._zero_log_det(z)
 
     def _inverse_log_det_jacobian(self, x):
         return self._zero_log_det(x)

@@ -4,10 +4,9 @@ from typing import Optional
 
 import tensorflow as tf
 
-from tfglow.bijectors import _sigmoid_scale
-from tfglow.bijectors._channel_coupling import ChannelCoupling
-from tfglow.config import DEFAULT_SCALE_FLOOR, check_scale_floor
-from tfglow.nn import GlowCouplingNetwork
+from tfglow.bijectors import sigmoid_scale
+from tfglow.bijectors.channel_coupling import ChannelCoupling
+from tfglow.bijectors.networks import GlowCouplingNetwork
 
 
 class AffineCoupling(ChannelCoupling):
@@ -20,15 +19,13 @@ class AffineCoupling(ChannelCoupling):
     Forward (z→x): `x_a = (z_a − shift) / scale`, `x_b = z_b`.
     The log-determinant of the inverse is `Σ log scale` over `[H, W, C − C // 2]` per example.
 
-    `NN` is a `tfglow.nn.GlowCouplingNetwork` whose last convolution is zero-initialised, so at
-    initialisation `z_a = (ε + (1 − ε)·sigmoid(2)) · x_a` (0.90 · x_a with ε = 0.2: a fixed
-    contraction, not the identity). The sigmoid bounds the scale in `(ε, 1)`, which keeps training
-    free of the overflows that an unbounded `exp` scale causes; the floor `ε` (`scale_floor`, 0.2
-    by default; 0 is Glow's `sigmoid(h + 2)`) bounds what decoding can amplify to `1/ε` per
-    coupling: samples at temperature 1 overflowed to infinity without it, and an MNIST model
-    trained with ε = 0.01 decoded 4 of 10,000 test digits to other images in float32, where one
-    trained with ε = 0.2 decodes every one (`tfglow.config.DEFAULT_SCALE_FLOOR`). The scale and
-    shift come from one network evaluation shared by the value and the log-determinant
+    `NN` is a `tfglow.bijectors.networks.GlowCouplingNetwork` whose last convolution is
+    zero-initialised, so at initialisation `z_a = (ε + (1 − ε)·sigmoid(2)) · x_a` (0.90 · x_a with
+    ε = 0.2: a fixed contraction, not the identity). The sigmoid bounds the scale in `(ε, 1)`,
+    which keeps training free of the overflows that an unbounded `exp` scale causes; the floor
+    `ε` (`scale_floor`, 0.2 by default; 0 is Glow's `sigmoid(h + 2)`) bounds what decoding
+    (z→x) can amplify to `1/ε` per coupling, which keeps samples finite and decoding exact. The
+    scale and shift come from one network evaluation shared by the value and the log-determinant
     (`JointLogDetMixin`).
 
     #### Examples
@@ -51,7 +48,7 @@ class AffineCoupling(ChannelCoupling):
     def __init__(self, channels: int, hidden_channels: int, dtype=tf.float32,
                  seed: Optional[int] = None, validate_args: bool = False,
                  network_dtype: Optional[tf.dtypes.DType] = None,
-                 scale_floor: float = DEFAULT_SCALE_FLOOR,
+                 scale_floor: float = sigmoid_scale.DEFAULT_SCALE_FLOOR,
                  name: str = "affine_coupling"):
         """Creates the coupling network; its last convolution starts at zero.
 
@@ -72,30 +69,31 @@ class AffineCoupling(ChannelCoupling):
           ValueError: `scale_floor` is not in [0, 1).
         """
         parameters = dict(locals())
-        self.scale_floor = check_scale_floor(scale_floor)
+        self.scale_floor = sigmoid_scale.check_scale_floor(scale_floor)
 
         def make_network(conditioning_channels: int, transformed_channels: int):
             return GlowCouplingNetwork(conditioning_channels, 2 * transformed_channels,
                                        hidden_channels, dtype=dtype, seed=seed,
-                                       compute_dtype=network_dtype)
+                                       network_dtype=network_dtype)
 
         super().__init__(channels, make_network, is_constant_jacobian=False, dtype=dtype,
                          validate_args=validate_args, parameters=parameters, name=name)
 
-    def _shift_and_log_scale(self, conditioning: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def shift_and_log_scale(self, conditioning: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """`(shift, log scale)` of the transformed half, from the conditioning half `[N, H, W, C//2]`."""
         h = self.conditioner(conditioning)
-        return h[..., 0::2], _sigmoid_scale.log_scale(h[..., 1::2], self.scale_floor)
+        return h[..., 0::2], sigmoid_scale.log_scale(h[..., 1::2], self.scale_floor)
 
-    def _inverse_and_log_det(self, x):
-        x_b, x_a, batch_shape = self._split(x)
-        shift, log_scale = self._shift_and_log_scale(x_b)
-        z_a = tf.exp(log_scale) * x_a + shift
-        log_det = self._sum_per_example(log_scale, batch_shape)
-        return self._recombine(x_b, z_a, batch_shape), log_det
+    def _coupling_parameters(self, conditioning):
+        return self.shift_and_log_scale(conditioning)
 
-    def _forward_and_log_det(self, z):
-        z_b, z_a, batch_shape = self._split(z)
-        shift, log_scale = self._shift_and_log_scale(z_b)
-        x_a = (z_a - shift) * tf.exp(-log_scale)
-        log_det = -self._sum_per_example(log_scale, batch_shape)
-        return self._recombine(z_b, x_a, batch_shape), log_det
+    def _transform(self, x_a, parameters):
+        shift, log_scale = parameters
+        return tf.exp(log_scale) * x_a + shift
+
+    def _untransform(self, z_a, parameters):
+        shift, log_scale = parameters
+        return (z_a - shift) * tf.exp(-log_scale)
+
+    def _log_det_terms(self, parameters):
+        return parameters[1]

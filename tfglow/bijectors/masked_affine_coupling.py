@@ -5,10 +5,10 @@ from typing import Optional
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
-from tfglow.bijectors import _shapes, _sigmoid_scale
-from tfglow.bijectors._joint_log_det import JointLogDetMixin
-from tfglow.config import DEFAULT_SCALE_FLOOR, check_scale_floor
-from tfglow.nn import GlowCouplingNetwork
+from tfglow.bijectors import batch_shapes, sigmoid_scale
+from tfglow.bijectors.channel_coupling import split_index
+from tfglow.bijectors.joint_log_det import JointLogDetMixin
+from tfglow.bijectors.networks import GlowCouplingNetwork
 
 _MASKS = ("checkerboard", "channel")
 
@@ -28,7 +28,7 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
     time from the input's height and width; `"channel"` sets `b = 1` on the first `C // 2`
     channels (`parity=0`) or on the last `C − C // 2` (`parity=1`). RealNVP alternates the parity
     between successive layers so that every entry is transformed. The network (`NN`, a
-    `tfglow.nn.GlowCouplingNetwork` from `C` to `2·C` channels) is zero-initialised at its output,
+    `tfglow.bijectors.networks.GlowCouplingNetwork` from `C` to `2·C` channels) is zero-initialised at its output,
     so at initialisation the unmasked entries are scaled by `ε + (1 − ε)·sigmoid(2)` (0.90 with
     ε = 0.2).
 
@@ -49,7 +49,7 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
     def __init__(self, channels: int, hidden_channels: int, mask: str = "checkerboard",
                  parity: int = 0, dtype=tf.float32, seed: Optional[int] = None,
                  validate_args: bool = False, network_dtype: Optional[tf.dtypes.DType] = None,
-                 scale_floor: float = DEFAULT_SCALE_FLOOR,
+                 scale_floor: float = sigmoid_scale.DEFAULT_SCALE_FLOOR,
                  name: str = "masked_affine_coupling"):
         """Creates the coupling network; its last convolution starts at zero.
 
@@ -71,7 +71,7 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
           name: Python `str`, the name of the bijector. Default value: `"masked_affine_coupling"`.
         """
         parameters = dict(locals())
-        self.scale_floor = check_scale_floor(scale_floor)
+        self.scale_floor = sigmoid_scale.check_scale_floor(scale_floor)
         if mask not in _MASKS:
             raise ValueError(f"MaskedAffineCoupling mask must be one of {_MASKS}, got {mask!r}")
         if parity not in (0, 1):
@@ -86,15 +86,14 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
         with tf.name_scope(name) as scope_name:
             self.conditioner = GlowCouplingNetwork(channels, 2 * channels, hidden_channels,
                                                    dtype=dtype, seed=seed,
-                                                   compute_dtype=network_dtype)
+                                                   network_dtype=network_dtype)
         super().__init__(forward_min_event_ndims=3, is_constant_jacobian=False, dtype=dtype,
                          validate_args=validate_args, parameters=parameters, name=scope_name)
 
     def _binary_mask(self, x: tf.Tensor) -> tf.Tensor:
         """The mask `b`, broadcastable against the rank-4 `x`: 1 where `x` conditions."""
         if self.mask == "channel":
-            split_index = self.channels // 2
-            first_half = tf.range(self.channels) < split_index
+            first_half = tf.range(self.channels) < split_index(self.channels)
             return tf.cast(first_half if self.parity == 0 else ~first_half, x.dtype)
         height, width = tf.shape(x)[1], tf.shape(x)[2]
         rows, columns = tf.range(height)[:, tf.newaxis], tf.range(width)[tf.newaxis, :]
@@ -105,23 +104,49 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
         """Shift and log-scale from `NN(b ⊙ x)`, both zero where `b = 1`."""
         h = self.conditioner(conditioning)
         shift = (1.0 - mask) * h[..., 0::2]
-        log_scale = (1.0 - mask) * _sigmoid_scale.log_scale(h[..., 1::2], self.scale_floor)
+        log_scale = (1.0 - mask) * sigmoid_scale.log_scale(h[..., 1::2], self.scale_floor)
         return shift, log_scale
 
     def _inverse_and_log_det(self, x):
-        x, batch_shape = _shapes.fold_batch(x)
+        x, batch_shape = batch_shapes.fold_batch(x)
         mask = self._binary_mask(x)
         shift, log_scale = self._masked_shift_and_log_scale(mask, mask * x)
         z = x * tf.exp(log_scale) + shift  # b ⊙ x + (1 − b) ⊙ (x ⊙ scale + shift)
         log_det = tf.reduce_sum(log_scale, axis=[1, 2, 3])
-        return (_shapes.unfold_batch(z, batch_shape),
-                _shapes.fold_batch_values(log_det, batch_shape))
+        return (batch_shapes.unfold_batch(z, batch_shape),
+                batch_shapes.fold_batch_values(log_det, batch_shape))
 
     def _forward_and_log_det(self, z):
-        z, batch_shape = _shapes.fold_batch(z)
+        z, batch_shape = batch_shapes.fold_batch(z)
         mask = self._binary_mask(z)
         shift, log_scale = self._masked_shift_and_log_scale(mask, mask * z)
         x = (z - shift) * tf.exp(-log_scale)  # b ⊙ z + (1 − b) ⊙ (z − shift) / scale
         log_det = tf.reduce_sum(log_scale, axis=[1, 2, 3])
-        return (_shapes.unfold_batch(x, batch_shape),
-                -_shapes.fold_batch_values(log_det, batch_shape))
+        return (batch_shapes.unfold_batch(x, batch_shape),
+                -batch_shapes.fold_batch_values(log_det, batch_shape))
+
+    def inverse_gradient_from_output(self, z, output_gradient, log_det_gradient):
+        """Rebuilds the input of x→z from its output `z` `[N, H, W, C]` and back-propagates.
+
+        The masked entries are their own input (`b ⊙ x = b ⊙ z`), so one network evaluation serves
+        the rebuild and the recomputed output. `x` reaches the output directly and through the
+        conditioning `b ⊙ x`; its gradient adds both paths. Returns the rebuilt input, its
+        gradient and the gradient of each trainable variable.
+        """
+        mask = self._binary_mask(z)
+        conditioning = mask * z
+        variables = self.trainable_variables
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(conditioning)
+            tape.watch(variables)
+            shift, log_scale = self._masked_shift_and_log_scale(mask, conditioning)
+            x = tf.stop_gradient((z - shift) * tf.exp(-log_scale))
+            tape.watch(x)
+            z_again = x * tf.exp(log_scale) + shift
+            log_det = tf.reduce_sum(log_scale, axis=[1, 2, 3])
+        gradients = tape.gradient(
+            [z_again, log_det], [conditioning, x, *variables],
+            output_gradients=[output_gradient, log_det_gradient],
+            unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return (x, gradients[1] + mask * gradients[0],
+                dict(zip((v.ref() for v in variables), gradients[2:])))

@@ -2,8 +2,8 @@
 
 import tensorflow as tf
 
-from tfglow.bijectors._channel_coupling import ChannelCoupling
-from tfglow.nn import ZeroConv2D
+from tfglow.bijectors.channel_coupling import ChannelCoupling
+from tfglow.bijectors.networks import ZeroConv2D
 
 
 class SplitPrior(ChannelCoupling):
@@ -64,20 +64,17 @@ class SplitPrior(ChannelCoupling):
         super().__init__(channels, make_conv, is_constant_jacobian=False, dtype=dtype,
                          validate_args=validate_args, parameters=parameters, name=name)
 
-    def _mean_and_log_std(self, keep: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _coupling_parameters(self, keep):
         h = self.conditioner(keep)
         return h[..., 0::2], h[..., 1::2]
 
-    def _inverse_and_log_det(self, x):
-        keep, factored, batch_shape = self._split(x)
-        mean, log_std = self._mean_and_log_std(keep)
-        z_f = (factored - mean) * tf.exp(-log_std)
-        log_det = -self._sum_per_example(log_std, batch_shape)
-        return self._recombine(keep, z_f, batch_shape), log_det
+    def _transform(self, factored, parameters):
+        mean, log_std = parameters
+        return (factored - mean) * tf.exp(-log_std)
 
-    def _forward_and_log_det(self, z):
-        keep, z_f, batch_shape = self._split(z)
-        mean, log_std = self._mean_and_log_std(keep)
-        factored = z_f * tf.exp(log_std) + mean
-        log_det = self._sum_per_example(log_std, batch_shape)
-        return self._recombine(keep, factored, batch_shape), log_det
+    def _untransform(self, z_f, parameters):
+        mean, log_std = parameters
+        return z_f * tf.exp(log_std) + mean
+
+    def _log_det_terms(self, parameters):
+        return -parameters[1]

@@ -5,7 +5,7 @@ import numbers
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
-from tfglow.bijectors._shapes import fold_batch, unfold_batch
+from tfglow.bijectors.batch_shapes import fold_batch, unfold_batch
 
 _EVENT_NDIMS = 3
 

@@ -3,6 +3,8 @@
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
+from tfglow import checks
+
 _EVENT_NDIMS = 3
 
 
@@ -48,8 +50,9 @@ class TopPrior(tfb.Bijector):
           num_classes: Python `int`, the number of classes to condition on; `None` for an
             unconditional prior. Default value: `None`.
           dtype: the floating dtype of the variables. Default value: `tf.float32`.
-          validate_args: Python `bool`, whether to check inputs. Labels are always range-checked,
-            which is cheap. Default value: `False`.
+          validate_args: Python `bool`, whether to check inputs. Labels are always range-checked
+            (`tfglow.checks.labels`): an out-of-range gather on an accelerator silently returns
+            zeros. Default value: `False`.
           name: Python `str`, the name of the bijector. Default value: `"top_prior"`.
         """
         parameters = dict(locals())
@@ -73,40 +76,11 @@ class TopPrior(tfb.Bijector):
         """The number of classes of a class-conditional prior, `None` if unconditional."""
         return self._num_classes
 
-    def _checked_labels(self, labels) -> tf.Tensor:
-        """Converts `labels` and checks that they are integers in `[0, num_classes)`."""
-        labels = tf.convert_to_tensor(labels)
-        if not labels.dtype.is_integer:
-            raise TypeError(f"TopPrior labels must be integers, got dtype {labels.dtype.name}")
-        message = f"TopPrior labels must be in [0, {self._num_classes})"
-        static_labels = tf.get_static_value(labels)
-        if static_labels is not None:
-            if static_labels.size and not (0 <= static_labels.min()
-                                           and static_labels.max() < self._num_classes):
-                raise ValueError(f"{message}, got {static_labels}")
-            return labels
-        # A handful of comparisons per batch: always checked, since an out-of-range gather on an
-        # accelerator silently returns zeros.
-        with tf.control_dependencies([
-                tf.debugging.assert_non_negative(labels, message=message),
-                tf.debugging.assert_less(labels, tf.cast(self._num_classes, labels.dtype),
-                                         message=message)]):
-            return tf.identity(labels)
-
     def _mean_and_log_std(self, labels) -> tuple[tf.Tensor, tf.Tensor]:
         """Returns `μ` and `log σ` of shape `[*labels.shape, 1, 1, C]`, broadcasting over H, W."""
         mean_log_std = self.mean_log_std
-        if self._num_classes is None:
-            if labels is not None:
-                raise ValueError("TopPrior without num_classes is unconditional and takes no "
-                                 "labels, got labels")
-        else:
-            if labels is None:
-                raise ValueError(f"TopPrior with num_classes={self._num_classes} is "
-                                 "class-conditional: labels are required, e.g. "
-                                 "bijector.inverse(x, labels=y) or "
-                                 "log_prob(x, bijector_kwargs={'labels': y})")
-            labels = self._checked_labels(labels)
+        labels = checks.labels(labels, self._num_classes)
+        if labels is not None:
             mean_log_std = mean_log_std + tf.gather(self.class_embedding, labels)
         mean, log_std = tf.split(mean_log_std[..., tf.newaxis, tf.newaxis, :], 2, axis=-1)
         return mean, log_std

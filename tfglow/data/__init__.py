@@ -32,7 +32,11 @@ _MODULE_OF = {
 __all__ = sorted(_MODULE_OF)
 
 if TYPE_CHECKING:
-    from tfglow.data.offline import LocalDownloadManager, prepare_from_idx_files, prepare_offline_dataset
+    from tfglow.data.offline import (
+        LocalDownloadManager,
+        prepare_from_idx_files,
+        prepare_offline_dataset,
+    )
     from tfglow.data.pipeline import (
         DatasetNotPreparedError,
         get_builder,

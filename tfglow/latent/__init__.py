@@ -25,14 +25,25 @@ print(latent.compare_datasets(model, mnist_test, fashion_test).summary())
 
 from tfglow.latent.compression import compress
 from tfglow.latent.interpolation import interpolate, interpolation_fractions, interpolation_weights
-from tfglow.latent.levels import join_levels, kept_fraction, level_sizes, split_levels, top_levels_mask
 from tfglow.latent.manipulation import (
     attribute_directions,
     class_attributes,
     encode_dataset,
     manipulate,
 )
-from tfglow.latent.sampling import TEMPERATURES, sample_at_temperatures, sample_classes, standard_normal
+from tfglow.latent.per_level import (
+    join_levels,
+    kept_fraction,
+    level_sizes,
+    split_levels,
+    top_levels_mask,
+)
+from tfglow.latent.sampling import (
+    TEMPERATURES,
+    sample_at_temperatures,
+    sample_classes,
+    standard_normal,
+)
 from tfglow.latent.scoring import (
     ScoreComparison,
     auroc,

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfglow.latent._batches import as_labels
-from tfglow.latent.levels import check_num_levels_kept, kept_fraction, top_levels_mask
+from tfglow import checks
+from tfglow.latent.batches import as_labels
 from tfglow.latent.sampling import standard_normal
 
 
@@ -26,17 +26,15 @@ def compress(model, images, levels_kept: Sequence[int] | None = None, temperatur
     exactly; keeping none equals `model.sample(batch, temperature, seed, labels)`. `levels_kept`
     defaults to `num_levels, …, 1, 0` (100% down to 0%).
     """
-    config = model.config
-    if not np.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be finite and >= 0, got {temperature}")
-    levels_kept = list(range(config.num_levels, -1, -1)) if levels_kept is None else list(levels_kept)
-    for num_levels_kept in levels_kept:
-        check_num_levels_kept(config, num_levels_kept)
-    labels = as_labels(labels, len(images))
+    layout = model.config.layout
+    temperature = checks.temperature(temperature)
+    levels_kept = (list(range(layout.num_levels, -1, -1)) if levels_kept is None
+                   else [layout.check_levels_kept(k) for k in levels_kept])
+    labels = as_labels(model, labels, len(images))
     latent = model.encode(images, labels)
     prior = standard_normal(model, len(images), seed) * temperature
     columns = []
     for num_levels_kept in levels_kept:
-        mask = tf.constant(top_levels_mask(config, num_levels_kept))
+        mask = tf.constant(layout.top_levels_mask(num_levels_kept))
         columns.append(model.decode(tf.where(mask, latent, prior), labels).numpy())
-    return np.stack(columns, axis=1), [kept_fraction(config, k) for k in levels_kept]
+    return np.stack(columns, axis=1), [layout.kept_fraction(k) for k in levels_kept]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfglow.latent._batches import as_labels
+from tfglow.latent.batches import as_labels
 
 METHODS = ("linear", "spherical")
 # Below this angle between the latents (radians) spherical interpolation is linear interpolation.
@@ -64,7 +64,7 @@ def interpolate(model, images_a, images_b, num_steps: int = 8, method: str = "li
         raise ValueError(f"images_a and images_b must have the same shape, got {images_a.shape} "
                          f"and {images_b.shape}")
     count = len(images_a)
-    labels_a, labels_b = as_labels(labels_a, count, "labels_a"), as_labels(labels_b, count, "labels_b")
+    labels_a, labels_b = as_labels(model, labels_a, count, "labels_a"), as_labels(model, labels_b, count, "labels_b")
     latent_a = model.encode(images_a, labels_a).numpy()
     latent_b = model.encode(images_b, labels_b).numpy()
     fractions = np.linspace(0.0, 1.0, num_steps)

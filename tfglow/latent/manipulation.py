@@ -11,12 +11,12 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfglow.latent._batches import DEFAULT_BATCH_SIZE, as_labels, map_batches
+from tfglow.latent.batches import DEFAULT_BATCH_SIZE, as_labels, map_batches
 
 
 def encode_dataset(model, images, labels=None, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """`model.encode` (x→z) over a whole uint8 array in batches: `[N, D]` float latents."""
-    labels = as_labels(labels, len(images))
+    labels = as_labels(model, labels, len(images))
     return map_batches(lambda x, y: model.encode(x, y), (images, labels), batch_size)
 
 
@@ -66,7 +66,7 @@ def manipulate(model, images, direction, amounts: Sequence[float], labels=None) 
     if direction.shape != (model.config.event_size,):
         raise ValueError(f"direction must have shape [{model.config.event_size}] (one latent), "
                          f"got shape {direction.shape}")
-    labels = as_labels(labels, len(images))
+    labels = as_labels(model, labels, len(images))
     latent = model.encode(images, labels).numpy().astype(np.float64)
     columns = [model.decode(tf.constant(latent + float(amount) * direction, model.flow_dtype),
                             labels).numpy()

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfglow.latent._batches import as_labels
+from tfglow import checks
+from tfglow.latent.batches import as_labels
 
 # Glow Fig. 8: the effect of temperature, from the mode (T = 0) to the model's own density (T = 1).
 TEMPERATURES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -28,11 +29,8 @@ def sample_at_temperatures(model, temperatures: Sequence[float] = TEMPERATURES, 
     Every row scales the same `eps ~ N(0, I)`, so a column shows one sample cooling down; row t
     equals `model.sample(num_samples, temperatures[t], seed, labels)`.
     """
-    temperatures = [float(t) for t in temperatures]
-    for temperature in temperatures:
-        if not np.isfinite(temperature) or temperature < 0:
-            raise ValueError(f"temperatures must be finite and >= 0, got {temperature}")
-    labels = as_labels(labels, num_samples)
+    temperatures = [checks.temperature(t, "temperatures") for t in temperatures]
+    labels = as_labels(model, labels, num_samples)
     eps = standard_normal(model, num_samples, seed)
     return np.stack([model.decode(eps * temperature, labels).numpy() for temperature in temperatures])
 
@@ -48,12 +46,9 @@ def sample_classes(model, classes: Sequence[int] | None = None, num_samples: int
     if num_classes is None:
         raise ValueError("sample_classes needs a class-conditional model (GlowConfig.num_classes), "
                          "got num_classes=None")
-    if not np.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be finite and >= 0, got {temperature}")
+    temperature = checks.temperature(temperature)
     classes = list(range(num_classes)) if classes is None else [int(c) for c in classes]
-    for label in classes:
-        if not 0 <= label < num_classes:
-            raise ValueError(f"classes must be in [0, {num_classes}), got {label}")
-    eps = standard_normal(model, num_samples, seed) * float(temperature)
+    checks.labels(np.asarray(classes, np.int32), num_classes, name="classes")
+    eps = standard_normal(model, num_samples, seed) * temperature
     return np.stack([model.decode(eps, np.full([num_samples], label, np.int32)).numpy()
                      for label in classes])

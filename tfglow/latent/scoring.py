@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfglow import pixels
-from tfglow.latent._batches import DEFAULT_BATCH_SIZE, as_labels, map_batches
+from tfglow.latent.batches import DEFAULT_BATCH_SIZE, as_labels, map_batches
 
 
 def score_bits_per_dim(model, images, labels=None, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -26,7 +26,7 @@ def score_bits_per_dim(model, images, labels=None, batch_size: int = DEFAULT_BAT
     otherwise the marginal `p(x) = (1/K) Σ_y p(x | y)` over its K classes (uniform class prior).
     """
     images = np.asarray(images)
-    labels = as_labels(labels, len(images))
+    labels = as_labels(model, labels, len(images))
     conditional = model.config.num_classes is not None
     bits = tf.function(lambda x, y: model.bits_per_dim(x, y, dequantize=dequantize, seed=seed),
                        autograph=False)

@@ -28,9 +28,9 @@ import tf_keras
 
 from tfglow.config import GlowConfig
 from tfglow.model import GlowModel
-from tfglow.training.callbacks import LOSS_KEY
-from tfglow.training.config import TrainingConfig
-from tfglow.training.optimizers import make_optimizer
+from tfglow.recipe.callbacks import LOSS_KEY
+from tfglow.recipe.config import TrainingConfig
+from tfglow.recipe.optimizers import make_optimizer
 
 GLOW_CONFIG_FILE = "glow_config.json"
 TRAINING_CONFIG_FILE = "training_config.json"
@@ -174,7 +174,7 @@ def restore_model(model_dir: str | os.PathLike, use_ema: bool = True,
     """Rebuilds the trained `GlowModel` of `model_dir` from its latest checkpoint.
 
     Args:
-      model_dir: a directory written by `tfglow.training.train`.
+      model_dir: a directory written by `tfglow.recipe.train`.
       use_ema: Python `bool`, load the Polyak (EMA) weights if the run kept them. Default value: `True`.
       checkpoint_path: a specific checkpoint prefix. Default value: `None` (the latest).
       network_dtype: the dtype the coupling networks compute in: `AS_TRAINED` (the run's

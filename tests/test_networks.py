@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tests import flow_testing
-from tfglow.nn import Conv2D, GlowCouplingNetwork, ZeroConv2D
+from tfglow.bijectors.networks import Conv2D, GlowCouplingNetwork, ZeroConv2D
 
 
 def _images(shape=(2, 4, 4, 3), dtype=tf.float32, seed=0):

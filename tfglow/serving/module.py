@@ -7,7 +7,7 @@ message on to the client). Directions follow TFP: `encode` is x→z, `decode` an
 
 import tensorflow as tf
 
-from tfglow import pixels
+from tfglow import checks, pixels
 from tfglow.model import GlowModel
 
 SIGNATURE_NAMES = ("serving_default", "log_prob", "encode", "decode", "sample", "sample_seeded")
@@ -69,32 +69,30 @@ class ExportModule(tf.Module):
     # ---- signatures ---------------------------------------------------------------------------
 
     def _log_prob(self, images, labels=None):
-        images = self._check_images(images)
+        images = checks.images(images, self.config.image_shape)
         labels = self._check_labels(labels, images)
         log_prob = self._model.log_prob(images, labels)
         bits = pixels.bits_per_dim(log_prob, self.config.event_size, self.config.num_bits)
         return {"log_prob": log_prob, "bits_per_dim": bits}
 
     def _encode(self, images, labels=None):
-        images = self._check_images(images)
+        images = checks.images(images, self.config.image_shape)
         labels = self._check_labels(labels, images)
         z = tf.ensure_shape(self._model.encode(images, labels), [None, self.config.event_size])
         outputs = {"z": z}
-        sizes = [h * w * c for h, w, c in self.config.latent_shapes]
-        for level, (piece, shape) in enumerate(
-                zip(tf.split(z, sizes, axis=-1), self.config.latent_shapes)):
-            outputs[f"z_level_{level}"] = tf.reshape(piece, [-1, *shape])
+        for level, piece in enumerate(self.config.layout.split(z)):
+            outputs[f"z_level_{level}"] = piece
         return outputs
 
     def _decode(self, z, labels=None):
-        z = self._check_latents(z)
+        z = checks.latents(z, self.config.event_size, name="z")
         labels = self._check_labels(labels, z)
         flow_images = self._model.decode_to_flow(z, labels)
         return {"images": pixels.flow_to_images(flow_images, self.config.num_bits),
                 "flow_images": flow_images}
 
     def _sample(self, temperature, labels=None):
-        temperature = self._check_temperature(temperature)
+        temperature = checks.temperature_tensor(temperature)
         labels = self._check_labels(labels, temperature)
         # The clock joins the stateful op in the seed: an op seed fixed at export time (by
         # tf.random.set_seed) would otherwise replay the same images after every server restart.
@@ -104,7 +102,7 @@ class ExportModule(tf.Module):
         return {"images": self._model.decode(eps * temperature[:, tf.newaxis], labels)}
 
     def _sample_seeded(self, temperature, seed, labels=None):
-        temperature = self._check_temperature(temperature)
+        temperature = checks.temperature_tensor(temperature)
         labels = self._check_labels(labels, temperature)
         with tf.control_dependencies([_assert_same_batch(seed, temperature, "seed", "temperature")]):
             seed = tf.identity(seed)
@@ -118,45 +116,11 @@ class ExportModule(tf.Module):
 
     # ---- request validation -------------------------------------------------------------------
 
-    def _check_images(self, images):
-        expected = tf.constant(self.config.image_shape, tf.int32)
-        shape_text = ", ".join(map(str, self.config.image_shape))
-        check = tf.debugging.assert_equal(
-            tf.shape(images)[1:], expected,
-            message=f"images must have shape [batch, {shape_text}] (height, width, channels)")
-        with tf.control_dependencies([check]):
-            return tf.identity(images)
-
-    def _check_latents(self, z):
-        size = self.config.event_size
-        checks = [
-            tf.debugging.assert_equal(tf.shape(z)[1:], tf.constant([size]),
-                                      message=f"z must have shape [batch, {size}]"),
-            tf.debugging.assert_all_finite(z, "z contains NaN or infinity"),
-        ]
-        with tf.control_dependencies(checks):
-            return tf.identity(z)
-
-    def _check_temperature(self, temperature):
-        checks = [
-            tf.debugging.assert_all_finite(temperature, "temperature contains NaN or infinity"),
-            tf.debugging.assert_non_negative(temperature, message="temperature must be >= 0"),
-        ]
-        with tf.control_dependencies(checks):
-            return tf.identity(temperature)
-
     def _check_labels(self, labels, batch_reference):
         if labels is None:
             return None
-        num_classes = self.config.num_classes
-        checks = [
-            _assert_same_batch(labels, batch_reference, "labels", "the other inputs"),
-            tf.debugging.assert_non_negative(labels, message="labels must be >= 0"),
-            tf.debugging.assert_less(labels, tf.constant(num_classes, labels.dtype),
-                                     message=f"labels must be < num_classes = {num_classes}"),
-        ]
-        with tf.control_dependencies(checks):
-            return tf.identity(labels)
+        return checks.labels(labels, self.config.num_classes,
+                             batch_size=tf.shape(batch_reference)[0])
 
 
 def _trace(method, *specs: tf.TensorSpec) -> tf.types.experimental.ConcreteFunction:

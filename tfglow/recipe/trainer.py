@@ -19,13 +19,13 @@ import time
 import tensorflow as tf
 import tf_keras
 
-from tfglow import data
+from tfglow import checks, data
 from tfglow.model import GlowModel
-from tfglow.training import callbacks as training_callbacks
-from tfglow.training import checkpointing, images, multi_worker
-from tfglow.training.config import TrainingConfig
-from tfglow.training.evaluation import held_out_dataset
-from tfglow.training.optimizers import make_optimizer
+from tfglow.recipe import callbacks as training_callbacks
+from tfglow.recipe import checkpointing, multi_worker, sample_pictures
+from tfglow.recipe.config import TrainingConfig
+from tfglow.recipe.evaluation import held_out_dataset
+from tfglow.recipe.optimizers import make_optimizer
 
 LOG_SUBDIRECTORY = "logs"
 SAMPLES_FILE = "samples.png"
@@ -129,7 +129,7 @@ def train(config: TrainingConfig, model_dir: str | os.PathLike,
             # ActNorm's data-dependent init before the optimizer copies the weights into its Polyak
             # averages, which would otherwise start from the uninitialised layers.
             first_batch = next(iter(training_dataset(config).take(1)))
-            model.initialize(*(first_batch if isinstance(first_batch, tuple) else (first_batch,)))
+            model.initialize(*checks.images_and_labels(first_batch))
         # Create the optimizer's variables now, so a checkpoint restores into them immediately.
         optimizer.build(model.trainable_variables)
         manager = checkpointing.checkpoint_manager(write_dir, model, optimizer, config.keep_checkpoints)
@@ -180,7 +180,7 @@ def train(config: TrainingConfig, model_dir: str | os.PathLike,
     # The checkpoints keep the training weights; what the run hands over is the Polyak average.
     optimizer.use_average_weights(model.trainable_variables)
 
-    images.write_sample_png(model, os.path.join(write_dir, SAMPLES_FILE), config.sample_temperatures,
+    sample_pictures.write_sample_png(model, os.path.join(write_dir, SAMPLES_FILE), config.sample_temperatures,
                             config.num_samples, config.seed)
     multi_worker.remove_write_directory(model_dir, write_dir)
     return TrainingResult(model=model, start_step=start_step, end_step=int(optimizer.iterations.numpy()),

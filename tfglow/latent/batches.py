@@ -3,7 +3,8 @@
 from collections.abc import Callable
 
 import numpy as np
-import tensorflow as tf
+
+from tfglow import checks
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -22,15 +23,12 @@ def map_batches(function: Callable, arrays: tuple, batch_size: int = DEFAULT_BAT
     return np.concatenate(outputs)
 
 
-def as_labels(labels, count: int, name: str = "labels") -> np.ndarray | None:
-    """`labels` as int32 `[count]` (a scalar is repeated), or `None`."""
-    if labels is None:
+def as_labels(model, labels, count: int, name: str = "labels") -> np.ndarray | None:
+    """`labels` for `count` images of `model` as int32 `[count]` (a scalar is repeated), or `None`.
+
+    Given labels follow `tfglow.checks.labels`: refused by an unconditional model, integers in
+    `[0, num_classes)`, one per image.
+    """
+    if labels is None:  # a conditional model's scores then marginalise over the classes
         return None
-    labels = np.asarray(tf.convert_to_tensor(labels))
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"{name} must be integers, got dtype {labels.dtype}")
-    if labels.ndim == 0:
-        labels = np.full([count], labels)
-    if labels.shape != (count,):
-        raise ValueError(f"{name} must have shape [{count}] (one per image), got shape {labels.shape}")
-    return labels.astype(np.int32)
+    return checks.labels(labels, model.config.num_classes, batch_size=count, name=name).numpy()

@@ -6,8 +6,9 @@ import dataclasses
 import json
 from typing import Any
 
+from tfglow import checks
 from tfglow.config import GlowConfig, replace_fields
-from tfglow.training.optimizers import OPTIMIZERS
+from tfglow.recipe.optimizers import OPTIMIZERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,10 +71,10 @@ class TrainingConfig:
             raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
         for field in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints", "log_every",
                       "num_samples"):
-            _check_positive(field, getattr(self, field))
+            checks.positive_int(field, getattr(self, field))
         for field in ("steps_per_epoch", "validation_steps"):
             if getattr(self, field) is not None:
-                _check_positive(field, getattr(self, field))
+                checks.positive_int(field, getattr(self, field))
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if not self.learning_rate > 0:
@@ -94,7 +95,3 @@ class TrainingConfig:
         fields["model"] = GlowConfig(**fields["model"])
         return cls(**fields)
 
-
-def _check_positive(field: str, value: int):
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{field} must be a positive integer, got {value!r}")

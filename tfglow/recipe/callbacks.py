@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from tfglow.training import images
+from tfglow.recipe import sample_pictures
 
 LOSS_KEY = "bits_per_dim"
 
@@ -134,7 +134,7 @@ class SampleSummary(tf_keras.callbacks.Callback):
         self._writer = tf.summary.create_file_writer(os.path.join(os.fspath(log_dir), "samples"))
 
     def on_epoch_end(self, epoch, logs=None):
-        grids = images.sample_grids(self.model, self.temperatures, self.num_samples, self.seed)
+        grids = sample_pictures.sample_grids(self.model, self.temperatures, self.num_samples, self.seed)
         with self._writer.as_default():
             for temperature, grid in grids.items():
                 tf.summary.image(f"samples/temperature_{temperature:g}", grid[np.newaxis],

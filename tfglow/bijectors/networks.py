@@ -1,4 +1,4 @@
-"""Convolutional building blocks of the coupling networks and priors (not bijectors).
+"""Convolutional building blocks of the coupling networks and priors (modules, not bijectors).
 
 All modules take rank-4 NHWC tensors and use 'SAME' padding, so they keep the spatial size.
 `GlowCouplingNetwork` is the network of a Glow coupling layer (Kingma & Dhariwal 2018, §3.3):
@@ -13,6 +13,8 @@ from typing import Optional
 
 import numpy as np
 import tensorflow as tf
+
+from tfglow.bijectors.act_norm import ActNorm
 
 # Standard deviation of the random normal kernel initialisation, as in openai/glow's `conv2d`.
 _KERNEL_INIT_STDDEV = 0.05
@@ -108,7 +110,7 @@ class GlowCouplingNetwork(tf.Module):
     normalise the hidden activations (their `inverse`, x→z direction) and initialise themselves
     from the first batch they see, like the flow's own `ActNorm` layers.
 
-    With `compute_dtype=tf.bfloat16` (mixed precision) the three convolutions run in bfloat16
+    With `network_dtype=tf.bfloat16` (mixed precision) the three convolutions run in bfloat16
     while the variables, and the network's output, stay in `dtype`. The output is still a
     deterministic function of the input, so a coupling built on it stays exactly invertible and
     its log-determinant, computed from that output, stays in `dtype`.
@@ -116,7 +118,7 @@ class GlowCouplingNetwork(tf.Module):
     #### Examples
 
     ```python
-    network = tfglow.nn.GlowCouplingNetwork(in_channels=2, out_channels=4, hidden_channels=256)
+    network = tfglow.bijectors.networks.GlowCouplingNetwork(in_channels=2, out_channels=4, hidden_channels=256)
     h = network(x_b)                    # [N, H, W, 2] -> [N, H, W, 4], zero at initialisation
     ```
 
@@ -128,7 +130,7 @@ class GlowCouplingNetwork(tf.Module):
 
     def __init__(self, in_channels: int, out_channels: int, hidden_channels: int,
                  dtype=tf.float32, seed: Optional[int] = None,
-                 compute_dtype: Optional[tf.dtypes.DType] = None, name: str = "coupling_network"):
+                 network_dtype: Optional[tf.dtypes.DType] = None, name: str = "coupling_network"):
         """Creates the three convolutions and two ActNorms.
 
         Args:
@@ -138,16 +140,12 @@ class GlowCouplingNetwork(tf.Module):
           dtype: the floating dtype of the variables. Default value: `tf.float32`.
           seed: Python `int` seed of the two random kernels, or `None` to draw them from the
             global seed. Default value: `None`.
-          compute_dtype: the dtype the convolutions compute in, e.g. `tf.bfloat16`; `None` means
+          network_dtype: the dtype the convolutions compute in, e.g. `tf.bfloat16`; `None` means
             `dtype`. Default value: `None`.
           name: Python `str`, the name of the module. Default value: `"coupling_network"`.
         """
-        # Imported here, not at the top: `tfglow.bijectors` imports this module for its couplings,
-        # so a top-level import would make the two modules' import order matter.
-        from tfglow.bijectors.act_norm import ActNorm
-
         super().__init__(name=name)
-        self.compute_dtype = tf.as_dtype(compute_dtype or dtype)
+        self.network_dtype = tf.as_dtype(network_dtype or dtype)
         if hidden_channels < 1:
             raise ValueError(f"GlowCouplingNetwork needs hidden_channels >= 1, "
                              f"got {hidden_channels}")
@@ -167,7 +165,7 @@ class GlowCouplingNetwork(tf.Module):
                                           dtype=dtype, name="output_conv")
 
     def __call__(self, h: tf.Tensor) -> tf.Tensor:
-        h = tf.cast(h, self.compute_dtype)
+        h = tf.cast(h, self.network_dtype)
         h = _conv_act_norm_relu(h, self.input_conv, self.input_act_norm)
         h = _conv_act_norm_relu(h, self.hidden_conv, self.hidden_act_norm)
         return self.output_conv(h)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfglow import data
+from tfglow import checks, data
 from tfglow.model import GlowModel
-from tfglow.training.config import TrainingConfig
+from tfglow.recipe.config import TrainingConfig
 
 
 def held_out_dataset(config: TrainingConfig, split: str | None = None, batch_size: int | None = None,
@@ -43,7 +43,7 @@ def evaluate_bits_per_dim(model: GlowModel, dataset: tf.data.Dataset, seed: int 
 
     total, count = 0.0, 0
     for index, batch in enumerate(dataset):
-        images, labels = batch if isinstance(batch, tuple) else (batch, None)
+        images, labels = checks.images_and_labels(batch)
         values = batch_bits_per_dim(images, labels, tf.constant(seed * 1_000_003 + index, tf.int64))
         total += float(tf.reduce_sum(tf.cast(values, tf.float64)))
         count += int(values.shape[0])

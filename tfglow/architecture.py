@@ -18,7 +18,7 @@ from tfglow import bijectors
 from tfglow.config import GlowConfig
 
 
-class _SeedSequence:
+class SeedSequence:
     """Hands out a distinct, reproducible seed to every randomly initialised layer."""
 
     def __init__(self, seed: int):
@@ -29,9 +29,9 @@ class _SeedSequence:
 
 
 def level_bijectors(config: GlowConfig, level: int, dtype=tf.float32,
-                    seeds: _SeedSequence | None = None) -> list[tfb.Bijector]:
+                    seeds: SeedSequence | None = None) -> list[tfb.Bijector]:
     """The bijectors of level `level` (0-based), in data order (x→z)."""
-    seeds = seeds or _SeedSequence(config.seed + level)
+    seeds = seeds or SeedSequence(config.seed + level)
     height, width, channels = config.level_shapes[level]
     is_last = level == config.num_levels - 1
     if config.architecture == "glow":

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import tf_keras
 
-from tfglow.training.schedules import LinearWarmup
-
+from tfglow.recipe.schedules import LinearWarmup
 
 
 class _AverageWeightsOnRequest:
@@ -50,7 +49,7 @@ def make_optimizer(name: str = "adam", learning_rate: float = 1e-3, warmup_steps
       ema_momentum: `None`, or keep a Polyak (exponential moving) average of the weights,
         `average ← m·average + (1 − m)·weights` after each step, for evaluation; swap it into the
         model with `optimizer.use_average_weights(model.trainable_variables)` (as
-        `tfglow.training.train` does after training, and `restore_model` after restoring).
+        `tfglow.recipe.train` does after training, and `restore_model` after restoring).
         Default value: `None`.
 
     Raises:

@@ -11,8 +11,8 @@ import tempfile
 
 import tensorflow as tf
 
-from tfglow.export.module import ExportModule
 from tfglow.model import GlowModel
+from tfglow.serving.module import ExportModule
 
 
 def export_saved_model(model: GlowModel, export_dir: str, version: int | None = None) -> str:

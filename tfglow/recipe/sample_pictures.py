@@ -1,4 +1,7 @@
-"""Grids of samples: for TensorBoard image summaries and PNG files."""
+"""Sample grids of a model in training: TensorBoard image summaries and `samples.png`.
+
+Tiling and PNG writing are `tfglow.images`'; this module only chooses what to draw.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfglow import pixels
-from tfglow.images import tile_grid
+from tfglow.images import tile_grid, write_png
 from tfglow.model import GlowModel
 
 _GAP = 2  # pixels of black between the cells of a grid
@@ -55,13 +58,6 @@ def sample_grids(model: GlowModel, temperatures, num_samples: int, seed: int = 0
         flow_space = tf.where(finite, flow_space, tf.zeros_like(flow_space))
         grids[temperature] = image_grid(pixels.flow_to_images(flow_space, model.config.num_bits), columns)
     return grids
-
-
-def write_png(path: str | os.PathLike, image) -> None:
-    """Writes a uint8 `[H, W, C]` image (C = 1, 3 or 4) as a PNG file, creating its directory."""
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tf.io.write_file(path, tf.io.encode_png(tf.convert_to_tensor(image, tf.uint8)))
 
 
 def write_sample_png(model: GlowModel, path: str | os.PathLike, temperatures, num_samples: int,

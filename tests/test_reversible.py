@@ -1,0 +1,207 @@
+"""Reversible gradients (`GlowConfig.reversible_gradients`) equal standard backprop, in every variant.
+
+Each case builds the same flow twice, standard and reversible, with identical variables, and compares
+the loss, the latents, the log-det and the gradient of every trainable variable.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from tests import flow_testing
+from tfglow import GlowConfig, GlowModel
+
+TINY = dict(image_shape=(4, 4, 2), num_levels=2, steps_per_level=2, hidden_channels=8)
+CASES = {
+    "glow_affine_lu": dict(),
+    "glow_affine_conv1x1": dict(permutation="conv1x1"),
+    "glow_additive_shuffle": dict(coupling="additive", permutation="shuffle"),
+    "realnvp": dict(architecture="realnvp", permutation="none"),
+    "nice": dict(coupling="additive", permutation="reverse", actnorm=False, learn_top_prior=False),
+    "class_conditional_with_head": dict(num_classes=3, classifier_weight=0.5),
+}
+
+
+def _pair(config: GlowConfig, dtype=tf.float64, seed=0):
+    """A standard and a reversible model of `config` with the same randomised variables."""
+    standard = GlowModel(config, dtype=dtype)
+    flow_testing.randomize_variables(standard.bijector, seed=seed, stddev=0.2)
+    if standard.classifier is not None:
+        flow_testing.randomize_variables(standard.classifier, seed=seed + 1, stddev=0.2)
+    reversible = GlowModel(config.replace(reversible_gradients=True), dtype=dtype)
+    for source, target in zip(standard.variables, reversible.variables):
+        target.assign(source)
+    return standard, reversible
+
+
+def _images(config: GlowConfig, count=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(count, *config.image_shape), dtype=np.uint8)
+
+
+def _labels(config: GlowConfig, count=3):
+    return None if config.num_classes is None else np.arange(count, dtype=np.int32) % config.num_classes
+
+
+def _loss_and_gradients(model, images, labels):
+    with tf.GradientTape() as tape:
+        bits, eps = model.bits_per_dim_and_latents(images, labels, dequantize=True, seed=7)
+        loss = bits
+        if model.classifier is not None:
+            loss = bits + model.config.classifier_weight * model.classifier.bits(
+                model.bijector, eps, labels)
+        loss = tf.reduce_mean(loss)
+    return loss, tape.gradient(loss, model.trainable_variables)
+
+
+def _relative_difference(expected, actual) -> float:
+    expected = np.asarray(tf.convert_to_tensor(expected), np.float64)
+    actual = np.asarray(tf.convert_to_tensor(actual), np.float64)
+    return float(np.linalg.norm(actual - expected) / max(np.linalg.norm(expected), 1e-30))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_float64_gradients_equal_standard_backprop(case):
+    config = GlowConfig(**{**TINY, **CASES[case]})
+    standard, reversible = _pair(config)
+    images, labels = _images(config), _labels(config)
+    loss, expected = _loss_and_gradients(standard, images, labels)
+    reversible_loss, actual = _loss_and_gradients(reversible, images, labels)
+    np.testing.assert_allclose(reversible_loss, loss, rtol=1e-12)
+    assert len(actual) == len(standard.trainable_variables) > 0
+    for variable, want, got in zip(standard.trainable_variables, expected, actual):
+        assert got is not None, f"{variable.name} received no gradient"
+        assert np.any(np.asarray(tf.convert_to_tensor(got)) != 0), f"{variable.name}: zero gradient"
+        assert _relative_difference(want, got) < 1e-9, variable.name
+
+
+@pytest.mark.parametrize("case", ["glow_affine_lu", "class_conditional_with_head"])
+def test_latents_and_log_det_equal_standard_mode(case):
+    config = GlowConfig(**{**TINY, **CASES[case]})
+    standard, reversible = _pair(config)
+    images, labels = _images(config), _labels(config)
+    kwargs = {} if labels is None else {"labels": labels}
+    flow = standard.to_flow(images)
+    np.testing.assert_allclose(reversible.bijector.inverse(flow, **kwargs),
+                               standard.bijector.inverse(flow, **kwargs), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        reversible.bijector.inverse_log_det_jacobian(flow, event_ndims=3, **kwargs),
+        standard.bijector.inverse_log_det_jacobian(flow, event_ndims=3, **kwargs), rtol=1e-12)
+    np.testing.assert_allclose(reversible.log_prob(images, labels), standard.log_prob(images, labels),
+                               rtol=1e-12)
+
+
+def test_distribution_log_prob_and_a_tf_function_with_unknown_batch_use_it():
+    config = GlowConfig(**TINY)
+    standard, reversible = _pair(config)
+    flow = standard.to_flow(_images(config, count=5))
+
+    def gradients(model):
+        @tf.function(input_signature=[tf.TensorSpec([None, *config.image_shape], tf.float64)])
+        def step(y):
+            with tf.GradientTape() as tape:
+                loss = -tf.reduce_mean(model.distribution().log_prob(y))
+            return tape.gradient(loss, model.trainable_variables)
+        return step(flow)
+
+    for want, got in zip(gradients(standard), gradients(reversible)):
+        assert _relative_difference(want, got) < 1e-9
+
+
+def test_float32_gradients_of_a_briefly_trained_model_match_to_1e_4():
+    config = GlowConfig(image_shape=(8, 8, 1), num_levels=2, steps_per_level=2, hidden_channels=16)
+    rng = np.random.default_rng(1)
+    # Structured images: a bright square on a dark ground, shifted around.
+    images = np.zeros((64, 8, 8, 1), np.uint8)
+    for index in range(64):
+        top, left = rng.integers(0, 4, size=2)
+        images[index, top:top + 4, left:left + 4] = rng.integers(150, 256)
+    standard = GlowModel(config)
+    standard.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
+    standard.fit(images, batch_size=16, epochs=3, verbose=0)
+    reversible = GlowModel(config.replace(reversible_gradients=True))
+    for source, target in zip(standard.variables, reversible.variables):
+        target.assign(source)
+    _, expected = _loss_and_gradients(standard, images[:16], None)
+    _, actual = _loss_and_gradients(reversible, images[:16], None)
+    difference = np.sqrt(sum(np.sum((np.asarray(a) - np.asarray(e)) ** 2)
+                             for a, e in zip(actual, expected)))
+    norm = np.sqrt(sum(np.sum(np.asarray(e) ** 2) for e in expected))
+    assert difference / norm < 1e-4
+
+
+def test_bfloat16_networks_train_with_reversible_gradients():
+    config = GlowConfig(**TINY, network_dtype="bfloat16")
+    standard, reversible = _pair(config, dtype=tf.float32)
+    images = _images(config)
+    _, expected = _loss_and_gradients(standard, images, None)
+    _, actual = _loss_and_gradients(reversible, images, None)
+    for variable, want, got in zip(standard.trainable_variables, expected, actual):
+        assert _relative_difference(want, got) < 2e-2, variable.name
+
+
+def test_fit_trains_a_reversible_model_and_the_flag_round_trips_through_json():
+    config = GlowConfig(**TINY, reversible_gradients=True)
+    assert GlowConfig.from_json(config.to_json()).reversible_gradients is True
+    model = GlowModel(config)
+    model.compile(optimizer=tf_keras.optimizers.Adam(1e-2))
+    images = _images(config, count=32)
+    history = model.fit(images, batch_size=8, epochs=4, verbose=0).history["bits_per_dim"]
+    assert history[-1] < history[0]
+
+
+def test_the_flag_refuses_non_booleans():
+    with pytest.raises(ValueError, match="reversible_gradients must be True or False, got 'yes'"):
+        GlowConfig(**TINY, reversible_gradients="yes")
+
+
+MEMORY_PROBE = """
+import json, sys
+import numpy as np, tensorflow as tf
+from tfglow import GlowConfig, GlowModel
+depth, reversible = int(sys.argv[1]), sys.argv[2] == "reversible"
+config = GlowConfig(image_shape=(16, 16, 1), num_levels=2, steps_per_level=depth,
+                    hidden_channels=32, reversible_gradients=reversible)
+model = GlowModel(config)
+images = np.random.default_rng(0).integers(0, 256, size=(128, 16, 16, 1), dtype=np.uint8)
+model.initialize(images)
+
+@tf.function
+def step(x):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model.bits_per_dim_and_latents(x, dequantize=True)[0])
+    return tape.gradient(loss, model.trainable_variables)
+
+step(images)
+tf.config.experimental.reset_memory_stats("CPU:0")
+held = tf.config.experimental.get_memory_info("CPU:0")["current"]
+step(images)
+print(json.dumps((tf.config.experimental.get_memory_info("CPU:0")["peak"] - held) / 2**20))
+"""
+
+
+def _step_memory_mb(depth: int, mode: str) -> float:
+    """Peak memory one training step adds (TensorFlow's CPU allocator statistics), fresh process."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CPU_ALLOCATOR_USE_BFC="true",
+                       PYTHONPATH=repo)
+    process = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(depth), mode], cwd=repo,
+                             env=environment, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+def test_reversible_step_memory_stays_flat_in_depth_where_standard_grows():
+    standard = {depth: _step_memory_mb(depth, "standard") for depth in (2, 16)}
+    reversible = {depth: _step_memory_mb(depth, "reversible") for depth in (2, 16)}
+    # Standard backprop keeps every layer's activations: 8x the layers, several times the memory.
+    assert standard[16] > 4 * standard[2], standard
+    # Reversible: one layer's activations at a time, plus gradients that grow with the weights.
+    assert reversible[16] < 2 * reversible[2] + 2.0, reversible
+    assert reversible[16] < standard[16] / 4, (reversible, standard)

@@ -1,0 +1,153 @@
+"""`PixelFlow`: a `Glow` flow seen from pixel space, the API both Keras models share.
+
+Three spaces:
+  * **pixels**: integer images in [0, 255] (uint8, or integer-valued floats), `[batch, H, W, C]`;
+    `log_prob`, `bits_per_dim`, `encode` and training take them, `decode` and `sample` return uint8.
+  * **flow space**: `y = (x_int + u) / 2^num_bits − 0.5` in [-0.5, 0.5), see `tfglow.pixels`;
+    `distribution()` is a density over this space.
+  * **latent**: the flat `eps` of shape `[batch, D]`, distributed N(0, I) under the model.
+"""
+
+import math
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfglow import checks, pixels
+
+tfd = tfp.distributions
+
+
+class PixelFlow:
+    """The pixel-space API of a model that holds `config`, `flow_dtype`, `bijector` (a `Glow`)
+    and `classifier` (a `ClassifierHead` or `None`). It holds no state of its own and imports no
+    Keras, so a tf_keras model and a Keras 3 model can both inherit it."""
+
+    # ---- the distribution -------------------------------------------------------------------
+
+    def distribution(self, temperature: float = 1.0) -> tfd.TransformedDistribution:
+        """The model's density over flow space: N(0, T²·I) pushed through the flow (z→x).
+
+        Temperature T scales the base standard deviation at every level, as in the Glow paper's
+        samples. For a class-conditional model pass the labels through
+        `log_prob(y, bijector_kwargs={"labels": labels})` and `sample(n, bijector_kwargs=...)`.
+        """
+        scale = tf.convert_to_tensor(temperature, self.flow_dtype)
+        base = tfd.Sample(tfd.Normal(tf.zeros([], self.flow_dtype), scale),
+                          sample_shape=[self.config.event_size])
+        return tfd.TransformedDistribution(base, self.bijector, name="glow_distribution")
+
+    # ---- pixel-space API ----------------------------------------------------------------------
+
+    def log_prob(self, images, labels=None) -> tf.Tensor:
+        """log p(y) in nats of the flow-space density at the pixel-bin centres, `[batch]`."""
+        images = checks.images(images, self.config.image_shape)
+        return self._log_prob_and_latents(self.to_flow(images), labels)[0]
+
+    def bits_per_dim(self, images, labels=None, dequantize: bool = True, seed=None) -> tf.Tensor:
+        """Bits per dimension of each image, `[batch]`: `(−log p(y) + D·log 2^n) / (D·ln 2)`.
+
+        With `dequantize=True` (the papers' held-out figure) the pixels get uniform noise
+        `u ~ U[0, 1)`, seeded by `seed` if given; with `False` they sit at the bin centres and the
+        result is deterministic.
+        """
+        images = checks.images(images, self.config.image_shape)
+        return self.bits_per_dim_and_latents(images, labels, dequantize=dequantize, seed=seed)[0]
+
+    def encode(self, images, labels=None) -> tf.Tensor:
+        """Pixels → the exact flat latent `eps` `[batch, D]` of the bin-centred images (x→z)."""
+        images = checks.images(images, self.config.image_shape)
+        return self.bijector.inverse(self.to_flow(images), labels=labels)
+
+    def decode(self, eps, labels=None) -> tf.Tensor:
+        """Flat latent `[batch, D]` → uint8 images (z→x); inverts `encode` exactly."""
+        return pixels.flow_to_images(self.decode_to_flow(eps, labels), self.config.num_bits)
+
+    def decode_to_flow(self, eps, labels=None) -> tf.Tensor:
+        """Flat latent `[batch, D]` → continuous flow-space images in [-0.5, 0.5) (z→x)."""
+        eps = checks.latents(eps, self.config.event_size, self.flow_dtype)
+        return self.bijector.forward(eps, labels=labels)
+
+    def standard_normal(self, num_samples: int, seed=None) -> tf.Tensor:
+        """The base noise eps ~ N(0, I) `[num_samples, D]` that `sample` scales by its temperature.
+
+        With an integer `seed` the draw is stateless and repeatable: every use of the same seed
+        (`sample`, `tfglow.latent`, training's sample grids) sees the same latent directions.
+        """
+        shape = [num_samples, self.config.event_size]
+        if seed is None:
+            return tf.random.normal(shape, dtype=self.flow_dtype)
+        return tf.random.stateless_normal(shape, seed=[seed, 0], dtype=self.flow_dtype)
+
+    def sample(self, num_samples: int, temperature: float = 1.0, seed=None, labels=None) -> tf.Tensor:
+        """`num_samples` uint8 images drawn with eps ~ N(0, T²·I) (z→x); `seed` makes it repeatable."""
+        temperature = checks.temperature(temperature)
+        return self.decode(self.standard_normal(num_samples, seed) * temperature, labels)
+
+    def classifier_logits(self, images) -> tf.Tensor:
+        """Logits `[batch, num_classes]` of the classifier head (`config.classifier_weight > 0`)."""
+        if self.classifier is None:
+            raise ValueError("this model has no classifier head: set GlowConfig.classifier_weight "
+                             f"> 0, got {self.config.classifier_weight}")
+        images = checks.images(images, self.config.image_shape)
+        # Any label encodes to the same z_top; the head undoes its prior μ, σ.
+        labels = tf.zeros(tf.shape(images)[:1], tf.int32)
+        eps = self.bijector.inverse(self.to_flow(images), labels=labels)
+        return self.classifier.logits(self.bijector, eps, labels)
+
+    # ---- initialisation -----------------------------------------------------------------------
+
+    @property
+    def is_initialized(self) -> bool:
+        """Whether every ActNorm has had its data-dependent initialisation."""
+        return self.bijector.is_initialized
+
+    def initialize(self, images, labels=None):
+        """Data-dependent initialisation of every ActNorm from `images` (pixels), once.
+
+        Call outside `strategy.run` (as `fit` does): the statistics come from the whole batch and
+        are written to every replica's copy of the variables.
+        """
+        images = checks.images(images, self.config.image_shape)
+        noise = tf.random.uniform(tf.shape(images), dtype=self.flow_dtype)
+        self._log_prob_and_latents(self.to_flow(images, noise), labels)
+
+    # ---- the training loss --------------------------------------------------------------------
+
+    def to_flow(self, images, noise=None) -> tf.Tensor:
+        """Pixels → flow space, with dequantisation `noise` in [0, 1) or at the bin centres."""
+        return pixels.images_to_flow(images, self.config.num_bits, self.flow_dtype, noise)
+
+    def bits_per_dim_and_latents(self, images, labels=None, *, dequantize: bool,
+                                 seed=None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per-image bits/dim `[batch]` and latents `[batch, D]`, checking only the static shape.
+
+        The loss of a training step: the pixel values are checked where the data enters.
+        """
+        images = checks.image_shape(images, self.config.image_shape)
+        noise = None
+        if dequantize:
+            shape = tf.shape(images)
+            noise = (tf.random.uniform(shape, dtype=self.flow_dtype) if seed is None else
+                     tf.random.stateless_uniform(shape, seed=[seed, 1], dtype=self.flow_dtype))
+        log_prob, eps = self._log_prob_and_latents(self.to_flow(images, noise), labels)
+        return pixels.bits_per_dim(log_prob, self.config.event_size, self.config.num_bits), eps
+
+    def per_example_loss(self, images, labels=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The training loss per image, with its parts: `(loss, bits/dim, classifier bits)`.
+
+        `loss = bits/dim + classifier_weight · classifier bits` (Glow's `ycond`), with uniform
+        dequantisation; the classifier bits are zeros for a model without a head.
+        """
+        bits, eps = self.bits_per_dim_and_latents(images, labels, dequantize=True)
+        if self.classifier is None:
+            return bits, bits, tf.zeros_like(bits)
+        classifier_bits = self.classifier.bits(self.bijector, eps, labels)
+        return bits + self.config.classifier_weight * classifier_bits, bits, classifier_bits
+
+    def _log_prob_and_latents(self, y, labels):
+        eps = self.bijector.inverse(y, labels=labels)
+        log_det = self.bijector.inverse_log_det_jacobian(y, event_ndims=3, labels=labels)
+        log_normal = -0.5 * tf.reduce_sum(tf.square(eps), axis=-1) - (
+            0.5 * self.config.event_size * math.log(2 * math.pi))
+        return log_normal + log_det, eps
