@@ -7,7 +7,10 @@ For each K and mode (`standard` backprop, `reversible` gradients), a fresh subpr
 MNIST-size model (28×28×1, L=2, width 256, batch 64) with K steps per level, runs one training step
 through `GlowModel.fit` (tracing), then `--steps` more, and reports its peak resident set size
 (`resource.getrusage(RUSAGE_SELF).ru_maxrss`), the peak before the first step (TensorFlow, the data
-and the variables), and the median time of the timed steps. The modes alternate at each depth, so
+and the variables), the median time of the timed steps, and the peak of TensorFlow's CPU allocator
+during the timed steps above what it held before them (`step_peak_tensors_mb`: activations and
+gradients; the children run with `TF_CPU_ALLOCATOR_USE_BFC=true`, which keeps that statistic). The
+process peak also counts each graph's kernels, which grow with the number of ops. The modes alternate at each depth, so
 their step-time ratio comes from one run. Writes `benchmarks/results/memory.json`.
 """
 
@@ -40,21 +43,26 @@ def _child(depth: int, network_dtype: str | None, steps: int, mode: str) -> None
     import statistics
     import time
 
-    import mnist_idx
+
     import numpy as np
     import tensorflow as tf
     import tf_keras
 
-    from tfglow import GlowConfig, GlowModel
+    from tfglow import GlowConfig, GlowModel, data
 
     class StepTimes(tf_keras.callbacks.Callback):
+        """Times each step; after the first (tracing) step, resets the allocator's peak."""
+
         def on_train_batch_begin(self, batch, logs=None):
             self.started = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
             self.seconds.append(time.perf_counter() - self.started)
+            if batch == 0:
+                tf.config.experimental.reset_memory_stats("CPU:0")
+                self.held = tf.config.experimental.get_memory_info("CPU:0")["current"]
 
-    images = mnist_idx.load_mnist("train")[:BATCH_SIZE * 4]
+    images = data.load_numpy("mnist", "train", limit=BATCH_SIZE * 4)
     model = GlowModel(GlowConfig.preset("mnist_cpu", steps_per_level=depth,
                                         network_dtype=network_dtype,
                                         reversible_gradients=mode == "reversible"))
@@ -69,6 +77,8 @@ def _child(depth: int, network_dtype: str | None, steps: int, mode: str) -> None
         steps_per_level=depth, network_dtype=network_dtype or "float32", mode=mode,
         peak_rss_mb=round(_peak_megabytes(), 1), peak_rss_before_training_mb=round(before, 1),
         step_seconds_median=round(statistics.median(timer.seconds[1:]), 4),
+        step_peak_tensors_mb=round(
+            (tf.config.experimental.get_memory_info("CPU:0")["peak"] - timer.held) / 2**20, 1),
         trainable_parameters=int(sum(np.prod(v.shape) for v in model.trainable_variables)))))
 
 
@@ -93,7 +103,8 @@ def main(argv=None) -> None:
             for mode in args.modes.split(","):
                 process = subprocess.run(
                     [sys.executable, os.path.abspath(__file__), "--child", str(depth),
-                     network_dtype, str(args.steps), mode], capture_output=True, text=True)
+                     network_dtype, str(args.steps), mode], capture_output=True, text=True,
+                    env=dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true"))
                 if process.returncode:
                     # Out of memory (killed) or failed: recorded, and the sweep goes on.
                     rows.append(dict(steps_per_level=depth, network_dtype=network_dtype, mode=mode,
@@ -124,9 +135,12 @@ def _ratios(rows) -> dict:
     for dtype, mode in {(key[0], key[1]) for key in by_key}:
         depths = sorted(key[2] for key in by_key if key[:2] == (dtype, mode))
         if len(depths) > 1:
-            ratios[f"{dtype}_{mode}_peak_K{depths[-1]}_over_K{depths[0]}"] = round(
-                by_key[(dtype, mode, depths[-1])]["peak_rss_mb"]
-                / by_key[(dtype, mode, depths[0])]["peak_rss_mb"], 3)
+            first, last = by_key[(dtype, mode, depths[0])], by_key[(dtype, mode, depths[-1])]
+            suffix = f"K{depths[-1]}_over_K{depths[0]}"
+            ratios[f"{dtype}_{mode}_peak_rss_{suffix}"] = round(
+                last["peak_rss_mb"] / first["peak_rss_mb"], 3)
+            ratios[f"{dtype}_{mode}_step_tensors_{suffix}"] = round(
+                last["step_peak_tensors_mb"] / first["step_peak_tensors_mb"], 3)
     return ratios
 
 
