@@ -113,7 +113,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
     def _inverse_and_log_det(self, x, labels=None):
         self._check_image_shape(x)
         h, batch_shape = fold_batch(x)
-        prior_kwargs = self._prior_kwargs(labels, tf.shape(h)[0])
+        prior_kwargs = self._prior_kwargs(labels)
         encode = self._encode_reversibly if self.config.reversible_gradients else self._encode
         eps, log_det = encode(h, prior_kwargs)
         return unfold_batch(eps, batch_shape, event_ndims=1), tf.reshape(log_det, batch_shape)
@@ -172,7 +172,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
     def _forward_and_log_det(self, eps, labels=None):
         eps = self._check_latent_size(eps)
         eps, batch_shape = fold_batch(eps, event_ndims=1)
-        prior_kwargs = self._prior_kwargs(labels, tf.shape(eps)[0])
+        prior_kwargs = self._prior_kwargs(labels)
         latents = self.layout.split(eps)
         h = latents.pop()
         log_det = tf.zeros(tf.shape(eps)[:1], eps.dtype)
@@ -183,7 +183,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
             log_det += layer_log_det
         return unfold_batch(h, batch_shape), tf.reshape(log_det, batch_shape)
 
-    def _prior_kwargs(self, labels, batch_size):
+    def _prior_kwargs(self, labels):
         labels = checks.labels(labels, self.config.num_classes)
         return {} if labels is None else {"labels": tf.reshape(labels, [-1])}
 
