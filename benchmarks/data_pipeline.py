@@ -34,7 +34,9 @@ def _parse_arguments() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--pad-to", type=int, default=32)
     parser.add_argument("--random-flip", action="store_true")
-    parser.add_argument("--warm-epochs", type=int, default=3, help="epochs timed after the cold one")
+    parser.add_argument(
+        "--warm-epochs", type=int, default=3, help="epochs timed after the cold one"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_FILE)
     return parser.parse_args()
 
@@ -50,14 +52,22 @@ def _images_per_second(iterator, num_batches: int) -> tuple[float, int, float]:
 def main() -> None:
     arguments = _parse_arguments()
     dataset = data.load_images(
-        arguments.dataset, arguments.split, batch_size=arguments.batch_size, pad_to=arguments.pad_to,
-        random_flip=arguments.random_flip, seed=0, repeat=True, drop_remainder=True,
+        arguments.dataset,
+        arguments.split,
+        batch_size=arguments.batch_size,
+        pad_to=arguments.pad_to,
+        random_flip=arguments.random_flip,
+        seed=0,
+        repeat=True,
+        drop_remainder=True,
     )
     num_examples = data.get_builder(arguments.dataset).info.splits[arguments.split].num_examples
     batches_per_epoch = num_examples // arguments.batch_size
     iterator = iter(dataset)
     cold_rate, _, cold_seconds = _images_per_second(iterator, batches_per_epoch)
-    warm_rate, warm_images, warm_seconds = _images_per_second(iterator, batches_per_epoch * arguments.warm_epochs)
+    warm_rate, warm_images, warm_seconds = _images_per_second(
+        iterator, batches_per_epoch * arguments.warm_epochs
+    )
     result = {
         "benchmark": "data_pipeline",
         "dataset": arguments.dataset,
@@ -71,7 +81,9 @@ def main() -> None:
         "warm_images": warm_images,
         "warm_seconds": round(warm_seconds, 2),
         "cpu_count": os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 2),  # other work on the machine lowers the figures
+        "load_average_1min": round(
+            os.getloadavg()[0], 2
+        ),  # other work on the machine lowers the figures
         "tensorflow": tf.__version__,
         "python": platform.python_version(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

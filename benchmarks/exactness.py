@@ -41,6 +41,7 @@ def trained_model(model_dir: str, train_steps: int) -> tuple[GlowModel, str]:
     """The model of `model_dir`, or of a short `mnist_cpu` run trained here when it has none."""
     if tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")) is None:
         from likelihood_budget import training_config  # noqa: E402 (same recipe)
+
         config = training_config(network_dtype="bfloat16", max_steps=train_steps)
         config = config.replace(steps_per_epoch=train_steps, checkpoint_every=train_steps)
         model_dir = SHORT_RUN_DIR
@@ -56,7 +57,7 @@ def round_trip(model: GlowModel, images: np.ndarray) -> dict:
     decode_to_flow = tf.function(model.decode_to_flow)
     worst, identical, non_finite, failed = 0.0, 0, 0, []
     for start in range(0, len(images), BATCH):
-        batch = images[start:start + BATCH]
+        batch = images[start : start + BATCH]
         flow = pixels.images_to_flow(batch, model.config.num_bits).numpy()
         decoded = decode_to_flow(encode(batch)).numpy()
         # An overflowing inverse (a coupling scale near 0) decodes to NaN: a failed image, counted.
@@ -69,28 +70,43 @@ def round_trip(model: GlowModel, images: np.ndarray) -> dict:
             same[finite] = np.all(as_uint8 == batch[finite], axis=(1, 2, 3))
         identical += int(np.sum(same))
         failed += [start + int(i) for i in np.flatnonzero(~same)]
-    return dict(max_abs_flow_error_of_finite=worst, non_finite_images=non_finite,
-                identical_uint8=identical, images=len(images),
-                share_identical_uint8=identical / len(images), failed_images=failed)
+    return dict(
+        max_abs_flow_error_of_finite=worst,
+        non_finite_images=non_finite,
+        identical_uint8=identical,
+        images=len(images),
+        share_identical_uint8=identical / len(images),
+        failed_images=failed,
+    )
 
 
 def float64_round_trip(model: GlowModel, images: np.ndarray) -> dict:
     """The same weights, all in float64: max |y − decode_to_flow(encode(y))| over `images`."""
     as_float64 = GlowModel(model.config.replace(network_dtype=None), dtype=tf.float64)
-    as_float64.set_weights([w.astype(np.float64) if w.dtype == np.float32 else w
-                            for w in model.get_weights()])
+    as_float64.set_weights(
+        [w.astype(np.float64) if w.dtype == np.float32 else w for w in model.get_weights()]
+    )
     flow = pixels.images_to_flow(images, model.config.num_bits, tf.float64).numpy()
     decoded = as_float64.decode_to_flow(as_float64.encode(images)).numpy()
-    return dict(images=len(images), max_abs_flow_error=float(np.max(np.abs(decoded - flow))),
-                identical_uint8=int(np.sum(np.all(
+    return dict(
+        images=len(images),
+        max_abs_flow_error=float(np.max(np.abs(decoded - flow))),
+        identical_uint8=int(
+            np.sum(
+                np.all(
                     pixels.flow_to_images(decoded, model.config.num_bits).numpy() == images,
-                    axis=(1, 2, 3)))))
+                    axis=(1, 2, 3),
+                )
+            )
+        ),
+    )
 
 
 def log_det_against_jacobian(dtype: tf.DType, seed: int = 0) -> dict:
     """Max |analytic ildj − log|det ∂z/∂x|| of a randomised tiny Glow, and the ildj scale."""
-    config = GlowConfig(image_shape=(8, 8, 1), num_levels=2, steps_per_level=2, hidden_channels=8,
-                        seed=seed)
+    config = GlowConfig(
+        image_shape=(8, 8, 1), num_levels=2, steps_per_level=2, hidden_channels=8, seed=seed
+    )
     glow = Glow(config, dtype=dtype)
     rng = np.random.default_rng(seed)
     x = tf.constant(rng.uniform(-0.5, 0.5, size=(4, 8, 8, 1)), dtype)
@@ -107,23 +123,31 @@ def log_det_against_jacobian(dtype: tf.DType, seed: int = 0) -> dict:
         z = glow.inverse(x)
     jacobian = tf.reshape(tape.batch_jacobian(z, x), [4, config.event_size, config.event_size])
     _, brute_force = tf.linalg.slogdet(tf.cast(jacobian, tf.float64))
-    analytic = tf.cast(glow.inverse_log_det_jacobian(tf.identity(x), event_ndims=3),
-                       tf.float64)
-    return dict(dtype=dtype.name, max_abs_difference=float(tf.reduce_max(tf.abs(analytic - brute_force))),
-                mean_abs_log_det=float(tf.reduce_mean(tf.abs(brute_force))), event_size=config.event_size)
+    analytic = tf.cast(glow.inverse_log_det_jacobian(tf.identity(x), event_ndims=3), tf.float64)
+    return dict(
+        dtype=dtype.name,
+        max_abs_difference=float(tf.reduce_max(tf.abs(analytic - brute_force))),
+        mean_abs_log_det=float(tf.reduce_mean(tf.abs(brute_force))),
+        event_size=config.event_size,
+    )
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--train-steps", type=int, default=300,
-                        help="steps of the short run used when --model-dir holds no checkpoint")
+    parser.add_argument(
+        "--train-steps",
+        type=int,
+        default=300,
+        help="steps of the short run used when --model-dir holds no checkpoint",
+    )
     parser.add_argument("--test-images", type=int, default=10_000)
     parser.add_argument("--output", default="exactness.json")
     args = parser.parse_args(argv)
     model, source = trained_model(args.model_dir, args.train_steps)
-    images = mnist_idx.load_mnist("test")[:args.test_images]
+    images = mnist_idx.load_mnist("test")[: args.test_images]
     round_trips = {}
     for network_dtype in (None, "bfloat16"):
         same_weights = GlowModel(model.config.replace(network_dtype=network_dtype))
@@ -132,15 +156,22 @@ def main(argv=None) -> None:
     failed = round_trips["float32"]["failed_images"]
     round_trips["bfloat16"]["failed_images"] = len(round_trips["bfloat16"]["failed_images"])
     record = dict(
-        benchmark="exactness", checkpoint=source, trained_network_dtype=model.config.network_dtype,
+        benchmark="exactness",
+        checkpoint=source,
+        trained_network_dtype=model.config.network_dtype,
         round_trip_by_network_dtype=round_trips,
         float64_round_trip_of_float32_failures=(
-            float64_round_trip(model, images[failed]) if failed else None),
-        log_det_vs_brute_force_jacobian=[log_det_against_jacobian(tf.float64),
-                                         log_det_against_jacobian(tf.float32)],
+            float64_round_trip(model, images[failed]) if failed else None
+        ),
+        log_det_vs_brute_force_jacobian=[
+            log_det_against_jacobian(tf.float64),
+            log_det_against_jacobian(tf.float32),
+        ],
         targets=dict(max_abs_flow_error=1e-4, share_identical_uint8=1.0),
         command="python benchmarks/exactness.py " + " ".join(sys.argv[1:]),
-        machine=bench_common.machine_info(), date=bench_common.now_iso())
+        machine=bench_common.machine_info(),
+        date=bench_common.now_iso(),
+    )
     bench_common.emit(record, args.output)
 
 

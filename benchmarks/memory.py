@@ -2,6 +2,7 @@
 
     python benchmarks/memory.py                                   # K = 4, 8, 16, 32, 64
     python benchmarks/memory.py --depths 8,32 --network-dtypes float32 --steps 6
+    python benchmarks/memory.py --preset cifar10 --depths 32 --steps 1   # Glow's CIFAR-10 model
 
 For each K and mode (`standard` backprop, `reversible` gradients), a fresh subprocess builds the
 MNIST-size model (28×28×1, L=2, width 256, batch 64) with K steps per level, runs one training step
@@ -10,7 +11,8 @@ through `GlowModel.fit` (tracing), then `--steps` more, and reports its peak res
 and the variables), the median time of the timed steps, and the peak of TensorFlow's CPU allocator
 during the timed steps above what it held before them (`step_peak_tensors_mb`: activations and
 gradients; the children run with `TF_CPU_ALLOCATOR_USE_BFC=true`, which keeps that statistic). The
-process peak also counts each graph's kernels, which grow with the number of ops. The modes alternate at each depth, so
+process peak also counts each graph's kernels, which grow with the number of ops. The modes
+alternate at each depth, so
 their step-time ratio comes from one run. Writes `benchmarks/results/memory.json`.
 """
 
@@ -29,6 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import bench_common  # noqa: E402
 
+from tfglow.config import GlowConfig  # noqa: E402
+
 DEPTHS = (4, 8, 16, 32, 64)
 MODES = ("standard", "reversible")
 BATCH_SIZE = 64
@@ -38,11 +42,10 @@ def _peak_megabytes() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
-def _child(depth: int, network_dtype: str | None, steps: int, mode: str) -> None:
+def _child(preset: str, depth: int, network_dtype: str | None, steps: int, mode: str) -> None:
     """Runs in the subprocess: prints one JSON line with the peaks and the step time."""
     import statistics
     import time
-
 
     import numpy as np
     import tensorflow as tf
@@ -62,10 +65,21 @@ def _child(depth: int, network_dtype: str | None, steps: int, mode: str) -> None
                 tf.config.experimental.reset_memory_stats("CPU:0")
                 self.held = tf.config.experimental.get_memory_info("CPU:0")["current"]
 
-    images = data.load_numpy("mnist", "train", limit=BATCH_SIZE * 4)
-    model = GlowModel(GlowConfig.preset("mnist_cpu", steps_per_level=depth,
-                                        network_dtype=network_dtype,
-                                        reversible_gradients=mode == "reversible"))
+    config = GlowConfig.preset(preset)
+    if config.image_shape == (28, 28, 1):
+        images = data.load_numpy("mnist", "train", limit=BATCH_SIZE * 4)
+    else:  # memory and time do not depend on the pixels
+        images = np.random.default_rng(0).integers(
+            0, 256, size=(BATCH_SIZE * 4, *config.image_shape), dtype=np.uint8
+        )
+    model = GlowModel(
+        GlowConfig.preset(
+            preset,
+            steps_per_level=depth,
+            network_dtype=network_dtype,
+            reversible_gradients=mode == "reversible",
+        )
+    )
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-4))
     model.initialize(images[:BATCH_SIZE])
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(BATCH_SIZE).repeat()
@@ -73,57 +87,104 @@ def _child(depth: int, network_dtype: str | None, steps: int, mode: str) -> None
     timer = StepTimes()
     timer.seconds = []
     model.fit(dataset, steps_per_epoch=1 + steps, epochs=1, verbose=0, callbacks=[timer])
-    print(json.dumps(dict(
-        steps_per_level=depth, network_dtype=network_dtype or "float32", mode=mode,
-        peak_rss_mb=round(_peak_megabytes(), 1), peak_rss_before_training_mb=round(before, 1),
-        step_seconds_median=round(statistics.median(timer.seconds[1:]), 4),
-        step_peak_tensors_mb=round(
-            (tf.config.experimental.get_memory_info("CPU:0")["peak"] - timer.held) / 2**20, 1),
-        trainable_parameters=int(sum(np.prod(v.shape) for v in model.trainable_variables)))))
+    print(
+        json.dumps(
+            dict(
+                steps_per_level=depth,
+                network_dtype=network_dtype or "float32",
+                mode=mode,
+                peak_rss_mb=round(_peak_megabytes(), 1),
+                peak_rss_before_training_mb=round(before, 1),
+                step_seconds_median=round(statistics.median(timer.seconds[1:]), 4),
+                step_peak_tensors_mb=round(
+                    (tf.config.experimental.get_memory_info("CPU:0")["peak"] - timer.held) / 2**20,
+                    1,
+                ),
+                trainable_parameters=int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+            )
+        )
+    )
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--preset", default="mnist_cpu", help="the GlowConfig preset to deepen")
     parser.add_argument("--depths", default=",".join(map(str, DEPTHS)))
     parser.add_argument("--network-dtypes", default="float32")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--child", nargs=4, metavar=("K", "DTYPE", "STEPS", "MODE"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child",
+        nargs=5,
+        metavar=("PRESET", "K", "DTYPE", "STEPS", "MODE"),
+        help=argparse.SUPPRESS,
+    )
     parser.add_argument("--output", default="memory.json")
     args = parser.parse_args(argv)
     if args.child:
-        depth, network_dtype, steps, mode = args.child
-        _child(int(depth), None if network_dtype == "float32" else network_dtype, int(steps), mode)
+        preset, depth, network_dtype, steps, mode = args.child
+        dtype = None if network_dtype == "float32" else network_dtype
+        _child(preset, int(depth), dtype, int(steps), mode)
         return
     rows = []
     for network_dtype in args.network_dtypes.split(","):
         for depth in map(int, args.depths.split(",")):
             for mode in args.modes.split(","):
                 process = subprocess.run(
-                    [sys.executable, os.path.abspath(__file__), "--child", str(depth),
-                     network_dtype, str(args.steps), mode], capture_output=True, text=True,
-                    env=dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true"))
+                    [
+                        sys.executable,
+                        os.path.abspath(__file__),
+                        "--child",
+                        args.preset,
+                        str(depth),
+                        network_dtype,
+                        str(args.steps),
+                        mode,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true"),
+                )
                 if process.returncode:
                     # Out of memory (killed) or failed: recorded, and the sweep goes on.
-                    rows.append(dict(steps_per_level=depth, network_dtype=network_dtype, mode=mode,
-                                     failed=process.returncode, error=process.stderr[-300:]))
+                    rows.append(
+                        dict(
+                            steps_per_level=depth,
+                            network_dtype=network_dtype,
+                            mode=mode,
+                            failed=process.returncode,
+                            error=process.stderr[-300:],
+                        )
+                    )
                 else:
                     rows.append(json.loads(process.stdout.strip().splitlines()[-1]))
                     rows[-1]["training_adds_mb"] = round(
-                        rows[-1]["peak_rss_mb"] - rows[-1]["peak_rss_before_training_mb"], 1)
+                        rows[-1]["peak_rss_mb"] - rows[-1]["peak_rss_before_training_mb"], 1
+                    )
                 print(rows[-1], flush=True)
-    record = dict(benchmark="memory", batch_size=BATCH_SIZE, image_shape=[28, 28, 1], num_levels=2,
-                  hidden_channels=256, rows=rows, ratios=_ratios(rows),
-                  measure="ru_maxrss of a fresh process per row; median step time after tracing",
-                  command="python benchmarks/memory.py " + " ".join(sys.argv[1:]),
-                  machine=bench_common.machine_info(), date=bench_common.now_iso())
+    config = GlowConfig.preset(args.preset)
+    record = dict(
+        benchmark="memory",
+        preset=args.preset,
+        batch_size=BATCH_SIZE,
+        image_shape=list(config.image_shape),
+        num_levels=config.num_levels,
+        hidden_channels=config.hidden_channels,
+        rows=rows,
+        ratios=_ratios(rows),
+        measure="ru_maxrss of a fresh process per row; median step time after tracing",
+        command="python benchmarks/memory.py " + " ".join(sys.argv[1:]),
+        machine=bench_common.machine_info(),
+        date=bench_common.now_iso(),
+    )
     bench_common.emit(record, args.output)
 
 
 def _ratios(rows) -> dict:
-    """Reversible ÷ standard step time per depth, and each mode's peak at its largest K ÷ smallest."""
+    """Reversible ÷ standard step time per depth, and each mode's peak at its largest K ÷
+    smallest."""
     done = [row for row in rows if "failed" not in row]
     by_key = {(row["network_dtype"], row["mode"], row["steps_per_level"]): row for row in done}
     ratios = {}
@@ -131,16 +192,19 @@ def _ratios(rows) -> dict:
         standard = by_key.get((dtype, "standard", depth))
         if mode == "reversible" and standard:
             ratios[f"{dtype}_step_time_reversible_over_standard_K{depth}"] = round(
-                row["step_seconds_median"] / standard["step_seconds_median"], 3)
+                row["step_seconds_median"] / standard["step_seconds_median"], 3
+            )
     for dtype, mode in {(key[0], key[1]) for key in by_key}:
         depths = sorted(key[2] for key in by_key if key[:2] == (dtype, mode))
         if len(depths) > 1:
             first, last = by_key[(dtype, mode, depths[0])], by_key[(dtype, mode, depths[-1])]
             suffix = f"K{depths[-1]}_over_K{depths[0]}"
             ratios[f"{dtype}_{mode}_peak_rss_{suffix}"] = round(
-                last["peak_rss_mb"] / first["peak_rss_mb"], 3)
+                last["peak_rss_mb"] / first["peak_rss_mb"], 3
+            )
             ratios[f"{dtype}_{mode}_step_tensors_{suffix}"] = round(
-                last["step_peak_tensors_mb"] / first["step_peak_tensors_mb"], 3)
+                last["step_peak_tensors_mb"] / first["step_peak_tensors_mb"], 3
+            )
     return ratios
 
 

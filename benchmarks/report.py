@@ -44,25 +44,42 @@ def _figure(value, unit="", digits=1) -> str:
 
 def _throughput_rows() -> list[list[str]]:
     rows = []
-    for size, label in [("mnist", "28×28×1, L=2, K=8, w256, b64"),
-                        ("cifar", "32×32×3, L=3, K=8, w256, b64")]:
+    for size, label in [
+        ("mnist", "28×28×1, L=2, K=8, w256, b64"),
+        ("cifar", "32×32×3, L=3, K=8, w256, b64"),
+    ]:
         record = _load(f"train_throughput_{size}.json")
         results = (record or {}).get("results", {})
         peer = results.get("tfp_glow", {}).get("images_per_second_median")
-        command = (record or {}).get("command", f"python benchmarks/train_throughput.py --size {size}")
+        command = (record or {}).get(
+            "command", f"python benchmarks/train_throughput.py --size {size}"
+        )
         for variant, name in [("ours_float32", "float32"), ("ours_bfloat16", "bfloat16 networks")]:
             ours = results.get(variant, {}).get("images_per_second_median")
-            rows.append([f"Training img/s, {label}, {name} — vs TFP `tfb.Glow` (same run)",
-                         _figure(ours), _figure(peer), _ratio(ours, peer), f"`{command}`",
-                         _date(record)])
+            rows.append(
+                [
+                    f"Training img/s, {label}, {name} — vs TFP `tfb.Glow` (same run)",
+                    _figure(ours),
+                    _figure(peer),
+                    _ratio(ours, peer),
+                    f"`{command}`",
+                    _date(record),
+                ]
+            )
         suffix = "" if size == "mnist" else "_cifar"
         torch = _load(f"peer_torch_glow_throughput{suffix}.json")
         torch_rate = (torch or {}).get("images_per_second_median")
         ours = results.get("ours_bfloat16", {}).get("images_per_second_median")
-        rows.append([f"Training img/s, {label}, bfloat16 networks — vs PyTorch Glow (next run)",
-                     _figure(ours), _figure(torch_rate), _ratio(ours, torch_rate),
-                     f"`{command}`; peer: `torch_glow.py --mode throughput --size {size}`",
-                     _date(torch)])
+        rows.append(
+            [
+                f"Training img/s, {label}, bfloat16 networks — vs PyTorch Glow (next run)",
+                _figure(ours),
+                _figure(torch_rate),
+                _ratio(ours, torch_rate),
+                f"`{command}`; peer: `torch_glow.py --mode throughput --size {size}`",
+                _date(torch),
+            ]
+        )
     return rows
 
 
@@ -70,79 +87,153 @@ def _budget_row() -> list[str]:
     ours, torch = _load("likelihood_budget.json"), _load("peer_torch_glow_budget.json")
     ours_bpd = (ours or {}).get("test_bits_per_dim")
     torch_bpd = (torch or {}).get("test_bits_per_dim")
-    difference = MISSING if not (ours_bpd and torch_bpd) else f"{ours_bpd - torch_bpd:+.2f} bits/dim"
-    return ["Held-out MNIST bits/dim after 20 min (lower is better)", _figure(ours_bpd, digits=3),
-            _figure(torch_bpd, digits=3) + " (PyTorch Glow)", difference,
-            f"`{(ours or {}).get('command', 'python benchmarks/likelihood_budget.py --minutes 20')}`",
-            _date(ours)]
+    difference = (
+        MISSING if not (ours_bpd and torch_bpd) else f"{ours_bpd - torch_bpd:+.2f} bits/dim"
+    )
+    return [
+        "Held-out MNIST bits/dim after 20 min (lower is better)",
+        _figure(ours_bpd, digits=3),
+        _figure(torch_bpd, digits=3) + " (PyTorch Glow)",
+        difference,
+        f"`{(ours or {}).get('command', 'python benchmarks/likelihood_budget.py --minutes 20')}`",
+        _date(ours),
+    ]
 
 
 def _exactness_row(filename: str = "exactness.json", network_dtype: str | None = None) -> list[str]:
     """The round trip of `filename` with the networks in `network_dtype` (default: as trained)."""
     record = _load(filename)
     if not record:
-        return ["Exactness", MISSING, "target ≤ 1e-4, 100 %", MISSING,
-                "`python benchmarks/exactness.py`", MISSING]
+        return [
+            "Exactness",
+            MISSING,
+            "target ≤ 1e-4, 100 %",
+            MISSING,
+            "`python benchmarks/exactness.py`",
+            MISSING,
+        ]
     trips = record["round_trip_by_network_dtype"]
     trained = record.get("trained_network_dtype") or "float32"
     dtype = network_dtype or trained
     trip = trips.get(dtype, next(iter(trips.values())))
-    log_det = max(item["max_abs_difference"] for item in record["log_det_vs_brute_force_jacobian"]
-                  if item["dtype"] == "float32")
+    log_det = max(
+        item["max_abs_difference"]
+        for item in record["log_det_vs_brute_force_jacobian"]
+        if item["dtype"] == "float32"
+    )
     in_float64 = record.get("float64_round_trip_of_float32_failures")
-    rescued = ("" if not in_float64 else
-               f"; the {in_float64['images']} failures in float64: {in_float64['identical_uint8']} identical")
-    return [f"Exactness: max flow error / identical uint8 / log-det vs Jacobian (f32), "
-            f"trained with {trained} networks, decoded with {dtype}",
-            f"{trip['max_abs_flow_error_of_finite']:.1e} / {100 * trip['share_identical_uint8']:.2f} % "
-            f"({trip['non_finite_images']} non-finite{rescued}) / {log_det:.1e}",
-            "target ≤ 1e-4 / 100 %", MISSING, f"`{record['command']}`", _date(record)]
+    rescued = (
+        ""
+        if not in_float64
+        else f"; the {in_float64['images']} failures in float64: "
+        f"{in_float64['identical_uint8']} identical"
+    )
+    return [
+        f"Exactness: max flow error / identical uint8 / log-det vs Jacobian (f32), "
+        f"trained with {trained} networks, decoded with {dtype}",
+        f"{trip['max_abs_flow_error_of_finite']:.1e} / {100 * trip['share_identical_uint8']:.2f} % "
+        f"({trip['non_finite_images']} non-finite{rescued}) / {log_det:.1e}",
+        "target ≤ 1e-4 / 100 %",
+        MISSING,
+        f"`{record['command']}`",
+        _date(record),
+    ]
 
 
 def _scale_floor_row() -> list[str]:
     record = _load("scale_floor.json")
     if not record:
-        return ["Samples at T = 1 decoding to infinity, scale floor ε = 0 vs 0.01 (same weights)",
-                MISSING, MISSING, MISSING, "`python benchmarks/scale_floor.py`", MISSING]
-    counts = {row["scale_floor"]: next(s for s in row["samples"] if s["temperature"] == 1.0)
-              for row in record["rows"]}
+        return [
+            "Samples at T = 1 decoding to infinity, scale floor ε = 0 vs 0.01 (same weights)",
+            MISSING,
+            MISSING,
+            MISSING,
+            "`python benchmarks/scale_floor.py`",
+            MISSING,
+        ]
+    counts = {
+        row["scale_floor"]: next(s for s in row["samples"] if s["temperature"] == 1.0)
+        for row in record["rows"]
+    }
     floored, glow = counts.get(record["trained_scale_floor"]), counts.get(0.0)
-    return [f"Samples at T = 1 decoding to infinity, {record['checkpoint']}: ε = "
-            f"{record['trained_scale_floor']:g} vs Glow's ε = 0 (same weights)",
-            f"{floored['non_finite']} / {floored['samples']}", f"{glow['non_finite']} / {glow['samples']}",
-            MISSING, f"`{record['command']}`", _date(record)]
+    return [
+        f"Samples at T = 1 decoding to infinity, {record['checkpoint']}: ε = "
+        f"{record['trained_scale_floor']:g} vs Glow's ε = 0 (same weights)",
+        f"{floored['non_finite']} / {floored['samples']}",
+        f"{glow['non_finite']} / {glow['samples']}",
+        MISSING,
+        f"`{record['command']}`",
+        _date(record),
+    ]
 
 
 def _serving_row() -> list[str]:
     record = _load("serving_latency.json")
     if not record:
-        return ["Serving latency, worst signature ÷ in-memory", MISSING, "target ≤ 1.2×", MISSING,
-                "`python benchmarks/serving_latency.py`", MISSING]
-    cells = ", ".join(f"{row['signature']}@{row['batch']} {row['saved_model_ms']:.0f} ms"
-                      for row in record["rows"] if row["signature"] != "serving_default")
-    return ["Serving latency (SavedModel ÷ in-memory `tf.function`), batch 1 and 64", cells,
-            "target ≤ 1.2×", f"worst {record['worst_ratio']:.2f}×", f"`{record['command']}`",
-            _date(record)]
+        return [
+            "Serving latency, worst signature ÷ in-memory",
+            MISSING,
+            "target ≤ 1.2×",
+            MISSING,
+            "`python benchmarks/serving_latency.py`",
+            MISSING,
+        ]
+    cells = ", ".join(
+        f"{row['signature']}@{row['batch']} {row['saved_model_ms']:.0f} ms"
+        for row in record["rows"]
+        if row["signature"] != "serving_default"
+    )
+    return [
+        "Serving latency (SavedModel ÷ in-memory `tf.function`), batch 1 and 64",
+        cells,
+        "target ≤ 1.2×",
+        f"worst {record['worst_ratio']:.2f}×",
+        f"`{record['command']}`",
+        _date(record),
+    ]
 
 
 def _memory_row() -> list[str]:
     record = _load("memory.json")
     if not record:
-        return ["Peak RSS of training, K = 4, 8, 16, 32", MISSING, MISSING, MISSING,
-                "`python benchmarks/memory.py`", MISSING]
+        return [
+            "Peak RSS of training, K = 4, 8, 16, 32",
+            MISSING,
+            MISSING,
+            MISSING,
+            "`python benchmarks/memory.py`",
+            MISSING,
+        ]
     cells = "; ".join(
-        f"{dtype}: " + ", ".join(f"{row['peak_rss_mb'] / 1024:.2f}"
-                                 for row in record["rows"] if row["network_dtype"] == dtype) + " GB"
-        for dtype in dict.fromkeys(row["network_dtype"] for row in record["rows"]))
-    return ["Peak RSS of a training step, K = 4, 8, 16, 32 (fresh process each)", cells, MISSING,
-            MISSING, f"`{record['command']}`", _date(record)]
+        f"{dtype}: "
+        + ", ".join(
+            f"{row['peak_rss_mb'] / 1024:.2f}"
+            for row in record["rows"]
+            if row["network_dtype"] == dtype
+        )
+        + " GB"
+        for dtype in dict.fromkeys(row["network_dtype"] for row in record["rows"])
+    )
+    return [
+        "Peak RSS of a training step, K = 4, 8, 16, 32 (fresh process each)",
+        cells,
+        MISSING,
+        MISSING,
+        f"`{record['command']}`",
+        _date(record),
+    ]
 
 
 def table() -> str:
     header = ["benchmark", "ours", "peer", "ratio", "command", "date (UTC, 1-min load)"]
-    rows = _throughput_rows() + [_budget_row(), _exactness_row(),
-                                 _exactness_row("exactness_bf16_trained.json", "float32"),
-                                 _scale_floor_row(), _serving_row(), _memory_row()]
+    rows = _throughput_rows() + [
+        _budget_row(),
+        _exactness_row(),
+        _exactness_row("exactness_bf16_trained.json", "float32"),
+        _scale_floor_row(),
+        _serving_row(),
+        _memory_row(),
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)

@@ -22,7 +22,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(HERE, "peers")
-TORCH_PYTHON = os.path.join(os.path.dirname(HERE), ".venv-torch", "bin", "python")  # benchmarks/setup.sh
+TORCH_PYTHON = os.path.join(
+    os.path.dirname(HERE), ".venv-torch", "bin", "python"
+)  # benchmarks/setup.sh
 
 
 def _steps(args) -> list[tuple[str, list[str], dict]]:
@@ -32,26 +34,84 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
     steps = []
     if args.budget:
         steps += [
-            ("budget", [python, f"{HERE}/likelihood_budget.py", "--minutes", "20",
-                        "--clock", args.clock], {}),
-            ("budget_torch", [TORCH_PYTHON, f"{PEERS}/torch_glow.py", "--mode", "budget",
-                              "--minutes", "20", "--clock", args.clock], torch_env),
+            (
+                "budget",
+                [python, f"{HERE}/likelihood_budget.py", "--minutes", "20", "--clock", args.clock],
+                {},
+            ),
+            (
+                "budget_torch",
+                [
+                    TORCH_PYTHON,
+                    f"{PEERS}/torch_glow.py",
+                    "--mode",
+                    "budget",
+                    "--minutes",
+                    "20",
+                    "--clock",
+                    args.clock,
+                ],
+                torch_env,
+            ),
         ]
     steps += [
-        ("peer_tfp", [python, f"{PEERS}/tfp_glow.py", "--size", "mnist", "--jit", "both",
-                      "--windows", "5", *quiet], {}),
+        (
+            "peer_tfp",
+            [
+                python,
+                f"{PEERS}/tfp_glow.py",
+                "--size",
+                "mnist",
+                "--jit",
+                "both",
+                "--windows",
+                "5",
+                *quiet,
+            ],
+            {},
+        ),
         ("throughput_mnist", [python, f"{HERE}/train_throughput.py", "--size", "mnist"], {}),
-        ("throughput_cifar", [python, f"{HERE}/train_throughput.py", "--size", "cifar",
-                              "--windows", "5"], {}),
-        ("throughput_torch", [TORCH_PYTHON, f"{PEERS}/torch_glow.py", "--mode", "throughput",
-                              "--size", "mnist", *quiet], torch_env),
-        ("throughput_torch_cifar", [TORCH_PYTHON, f"{PEERS}/torch_glow.py", "--mode",
-                                    "throughput", "--size", "cifar", "--windows", "5", *quiet],
-         torch_env),
+        (
+            "throughput_cifar",
+            [python, f"{HERE}/train_throughput.py", "--size", "cifar", "--windows", "5"],
+            {},
+        ),
+        (
+            "throughput_torch",
+            [
+                TORCH_PYTHON,
+                f"{PEERS}/torch_glow.py",
+                "--mode",
+                "throughput",
+                "--size",
+                "mnist",
+                *quiet,
+            ],
+            torch_env,
+        ),
+        (
+            "throughput_torch_cifar",
+            [
+                TORCH_PYTHON,
+                f"{PEERS}/torch_glow.py",
+                "--mode",
+                "throughput",
+                "--size",
+                "cifar",
+                "--windows",
+                "5",
+                *quiet,
+            ],
+            torch_env,
+        ),
         ("mixed_precision", [python, f"{HERE}/mixed_precision.py", "--steps", "300"], {}),
-        # The budget run's model (bfloat16 networks); the main job's: exactness.py --model-dir runs/mnist
-        ("exactness", [python, f"{HERE}/exactness.py", "--output", "exactness_bf16_trained.json"],
-         {}),
+        # The budget run's model (bfloat16 networks); the main job's: exactness.py --model-dir
+        # runs/mnist
+        (
+            "exactness",
+            [python, f"{HERE}/exactness.py", "--output", "exactness_bf16_trained.json"],
+            {},
+        ),
         ("serving", [python, f"{HERE}/serving_latency.py"], {}),
         ("memory", [python, f"{HERE}/memory.py"], {}),
     ]
@@ -59,13 +119,19 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--budget", action="store_true", help="also run the 20-minute budget runs")
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="budget clock (cpu: for a machine shared with other jobs)")
-    parser.add_argument("--only", default=None,
-                        help="comma-separated step names to run (or 'table' for none)")
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="budget clock (cpu: for a machine shared with other jobs)",
+    )
+    parser.add_argument(
+        "--only", default=None, help="comma-separated step names to run (or 'table' for none)"
+    )
     args = parser.parse_args(argv)
     only = None if args.only is None else set(args.only.split(","))
     failures = []

@@ -33,53 +33,81 @@ BATCH = 512
 
 
 def sample_overflow(model: GlowModel, temperature: float, samples: int) -> dict:
-    """Non-finite decodes of `samples` latents at `temperature`, and how large the finite ones get."""
+    """Non-finite decodes of `samples` latents at `temperature`, and how large the finite ones
+    get."""
     decode_to_flow = tf.function(model.decode_to_flow)
     largest = []
     for start in range(0, samples, BATCH):
         latents = temperature * tf.random.stateless_normal(
-            [min(BATCH, samples - start), model.config.event_size], seed=[start, 0])
+            [min(BATCH, samples - start), model.config.event_size], seed=[start, 0]
+        )
         flat = decode_to_flow(latents).numpy().reshape(len(latents), -1)
         largest.append(np.max(np.abs(flat), axis=1))
     largest = np.concatenate(largest)
     finite = largest[np.isfinite(largest)]
-    return dict(temperature=temperature, samples=samples, non_finite=int(samples - len(finite)),
-                max_abs_value_median=float(np.median(finite)) if len(finite) else None,
-                max_abs_value_p99=float(np.percentile(finite, 99)) if len(finite) else None)
+    return dict(
+        temperature=temperature,
+        samples=samples,
+        non_finite=int(samples - len(finite)),
+        max_abs_value_median=float(np.median(finite)) if len(finite) else None,
+        max_abs_value_p99=float(np.percentile(finite, 99)) if len(finite) else None,
+    )
 
 
 def held_out_bits_per_dim(model: GlowModel, images: np.ndarray) -> float:
     bits_per_dim = tf.function(lambda x: model.bits_per_dim(x, dequantize=False))
-    return float(np.mean(np.concatenate([bits_per_dim(images[start:start + BATCH]).numpy()
-                                         for start in range(0, len(images), BATCH)])))
+    return float(
+        np.mean(
+            np.concatenate(
+                [
+                    bits_per_dim(images[start : start + BATCH]).numpy()
+                    for start in range(0, len(images), BATCH)
+                ]
+            )
+        )
+    )
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model-dir", default="runs/mnist")
-    parser.add_argument("--floors", type=float, nargs="+", default=None,
-                        help="the floors to compare (default: 0 and the model's own)")
+    parser.add_argument(
+        "--floors",
+        type=float,
+        nargs="+",
+        default=None,
+        help="the floors to compare (default: 0 and the model's own)",
+    )
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.7, 1.0])
     parser.add_argument("--samples", type=int, default=4096)
     parser.add_argument("--test-images", type=int, default=10_000)
     parser.add_argument("--output", default="scale_floor.json")
     args = parser.parse_args(argv)
     trained, step = recipe.restore_model(args.model_dir)
-    images = mnist_idx.load_mnist("test")[:args.test_images]
+    images = mnist_idx.load_mnist("test")[: args.test_images]
     rows = []
     for floor in args.floors or [0.0, trained.config.scale_floor]:
         model = GlowModel(trained.config.replace(scale_floor=floor))
         model.set_weights(trained.get_weights())
-        rows.append(dict(scale_floor=floor,
-                         held_out_bits_per_dim_at_bin_centres=held_out_bits_per_dim(model, images),
-                         samples=[sample_overflow(model, t, args.samples)
-                                  for t in args.temperatures]))
+        rows.append(
+            dict(
+                scale_floor=floor,
+                held_out_bits_per_dim_at_bin_centres=held_out_bits_per_dim(model, images),
+                samples=[sample_overflow(model, t, args.samples) for t in args.temperatures],
+            )
+        )
     record = dict(
-        benchmark="scale_floor", checkpoint=f"{args.model_dir} (step {step})",
-        trained_scale_floor=trained.config.scale_floor, test_images=len(images), rows=rows,
+        benchmark="scale_floor",
+        checkpoint=f"{args.model_dir} (step {step})",
+        trained_scale_floor=trained.config.scale_floor,
+        test_images=len(images),
+        rows=rows,
         command="python benchmarks/scale_floor.py " + " ".join(sys.argv[1:]),
-        machine=bench_common.machine_info(), date=bench_common.now_iso())
+        machine=bench_common.machine_info(),
+        date=bench_common.now_iso(),
+    )
     bench_common.emit(record, args.output)
 
 

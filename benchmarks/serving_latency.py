@@ -14,6 +14,7 @@ Writes `benchmarks/results/serving_latency.json`.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -55,8 +56,10 @@ def _in_memory_calls(model: GlowModel) -> dict:
     @tf.function
     def log_prob(images):
         log_prob = model.log_prob(images)
-        return {"log_prob": log_prob,
-                "bits_per_dim": pixels.bits_per_dim(log_prob, size, model.config.num_bits)}
+        return {
+            "log_prob": log_prob,
+            "bits_per_dim": pixels.bits_per_dim(log_prob, size, model.config.num_bits),
+        }
 
     @tf.function
     def sample(temperature):
@@ -68,8 +71,14 @@ def _in_memory_calls(model: GlowModel) -> dict:
         eps = tf.random.stateless_normal([tf.shape(temperature)[0], size], seed=[seed[0], 0])
         return model.decode(eps * temperature[:, tf.newaxis])
 
-    return {"serving_default": log_prob, "log_prob": log_prob, "encode": tf.function(model.encode),
-            "decode": tf.function(model.decode), "sample": sample, "sample_seeded": sample_seeded}
+    return {
+        "serving_default": log_prob,
+        "log_prob": log_prob,
+        "encode": tf.function(model.encode),
+        "decode": tf.function(model.decode),
+        "sample": sample,
+        "sample_seeded": sample_seeded,
+    }
 
 
 def _inputs(name: str, batch: int, images: np.ndarray, event_size: int) -> dict:
@@ -93,14 +102,15 @@ def _milliseconds(call, repeats: int) -> list[float]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--output", default="serving_latency.json")
     args = parser.parse_args(argv)
     model, source = _model(args.model_dir)
-    images = mnist_idx.load_mnist("test")[:max(BATCH_SIZES)]
+    images = mnist_idx.load_mnist("test")[: max(BATCH_SIZES)]
     export_dir = tempfile.mkdtemp(prefix="tfglow_serving_latency_")
     path = export_saved_model(model, export_dir)
     loaded = tf.saved_model.load(path)
@@ -109,22 +119,39 @@ def main(argv=None) -> None:
     for name in SIGNATURE_NAMES:
         for batch in BATCH_SIZES:
             inputs = _inputs(name, batch, images, model.config.event_size)
-            serving = lambda: loaded.signatures[name](**inputs)  # noqa: E731
-            memory = lambda: in_memory[name](*inputs.values())  # noqa: E731
+            serving = functools.partial(loaded.signatures[name], **inputs)
+            memory = functools.partial(in_memory[name], *inputs.values())
             for call in (serving, memory):  # warm-up: tracing, first-run allocations
                 _milliseconds(call, 3)
             serving_times, memory_times = [], []
             for _ in range(args.repeats):  # alternate single calls so both see the same load
                 serving_times += _milliseconds(serving, 1)
                 memory_times += _milliseconds(memory, 1)
-            serving_ms, memory_ms = statistics.median(serving_times), statistics.median(memory_times)
-            rows.append(dict(signature=name, batch=batch, saved_model_ms=round(serving_ms, 2),
-                             in_memory_ms=round(memory_ms, 2), ratio=round(serving_ms / memory_ms, 3)))
+            serving_ms, memory_ms = (
+                statistics.median(serving_times),
+                statistics.median(memory_times),
+            )
+            rows.append(
+                dict(
+                    signature=name,
+                    batch=batch,
+                    saved_model_ms=round(serving_ms, 2),
+                    in_memory_ms=round(memory_ms, 2),
+                    ratio=round(serving_ms / memory_ms, 3),
+                )
+            )
             print(rows[-1], flush=True)
-    record = dict(benchmark="serving_latency", model=source, rows=rows, repeats=args.repeats,
-                  worst_ratio=max(row["ratio"] for row in rows), target_ratio=1.2,
-                  command="python benchmarks/serving_latency.py " + " ".join(sys.argv[1:]),
-                  machine=bench_common.machine_info(), date=bench_common.now_iso())
+    record = dict(
+        benchmark="serving_latency",
+        model=source,
+        rows=rows,
+        repeats=args.repeats,
+        worst_ratio=max(row["ratio"] for row in rows),
+        target_ratio=1.2,
+        command="python benchmarks/serving_latency.py " + " ".join(sys.argv[1:]),
+        machine=bench_common.machine_info(),
+        date=bench_common.now_iso(),
+    )
     bench_common.emit(record, args.output)
 
 

@@ -81,10 +81,13 @@ def _tfp(size: str, images: np.ndarray, batch_size: int, seed: int, jit_compile:
     peer_config = bench_common.CONFIGS[size]
     distribution, glow = tfp_glow.build_distribution(peer_config, seed)
     variables = glow.trainable_variables
-    step = tfp_glow.make_train_step(distribution, variables,
-                                    tf_keras.optimizers.Adam(LEARNING_RATE), jit_compile=jit_compile)
-    batches = [tf.constant(images[i * batch_size:(i + 1) * batch_size])
-               for i in range(len(images) // batch_size)]
+    step = tfp_glow.make_train_step(
+        distribution, variables, tf_keras.optimizers.Adam(LEARNING_RATE), jit_compile=jit_compile
+    )
+    batches = [
+        tf.constant(images[i * batch_size : (i + 1) * batch_size])
+        for i in range(len(images) // batch_size)
+    ]
     counter = iter(range(10**12))
     num_dims = int(np.prod(peer_config["image_shape"]))
 
@@ -98,23 +101,34 @@ def _tfp(size: str, images: np.ndarray, batch_size: int, seed: int, jit_compile:
     return run
 
 
-def measure(size: str, variants: list[str], warmup_steps: int, windows: int,
-            steps_per_window: int, seed: int = 0) -> dict:
+def measure(
+    size: str,
+    variants: list[str],
+    warmup_steps: int,
+    windows: int,
+    steps_per_window: int,
+    seed: int = 0,
+) -> dict:
     """Times every variant in alternating windows; returns the result record."""
     config = GlowConfig.preset(PRESETS[size], seed=seed)
     peer_config = bench_common.CONFIGS[size]
-    if (tuple(peer_config["image_shape"]), peer_config["num_levels"], peer_config["num_steps"],
-            peer_config["width"]) != (config.image_shape, config.num_levels,
-                                      config.steps_per_level, config.hidden_channels):
+    if (
+        tuple(peer_config["image_shape"]),
+        peer_config["num_levels"],
+        peer_config["num_steps"],
+        peer_config["width"],
+    ) != (config.image_shape, config.num_levels, config.steps_per_level, config.hidden_channels):
         raise ValueError(f"preset {PRESETS[size]} and the peer's {size} config differ")
     batch_size = peer_config["batch_size"]
-    images, source = mnist_idx.images_for_shape(config.image_shape, NUM_DATA_BATCHES * batch_size,
-                                                seed=seed)
+    images, source = mnist_idx.images_for_shape(
+        config.image_shape, NUM_DATA_BATCHES * batch_size, seed=seed
+    )
     tf.random.set_seed(seed)
     makers = {
         "ours_float32": lambda: _ours(config, images, batch_size, jit_compile=False),
-        "ours_bfloat16": lambda: _ours(config.replace(network_dtype="bfloat16"), images,
-                                       batch_size, jit_compile=False),
+        "ours_bfloat16": lambda: _ours(
+            config.replace(network_dtype="bfloat16"), images, batch_size, jit_compile=False
+        ),
         "ours_float32_xla": lambda: _ours(config, images, batch_size, jit_compile=True),
         "tfp_glow": lambda: _tfp(size, images, batch_size, seed, jit_compile=False),
         "tfp_glow_xla": lambda: _tfp(size, images, batch_size, seed, jit_compile=True),
@@ -128,50 +142,83 @@ def measure(size: str, variants: list[str], warmup_steps: int, windows: int,
             start = time.perf_counter()
             losses[name], seconds = runners[name](steps_per_window)
             call_seconds = time.perf_counter() - start
-            records[name].append(dict(
-                images_per_second=round(steps_per_window * batch_size / seconds, 2),
-                call_images_per_second=round(steps_per_window * batch_size / call_seconds, 2),
-                other_processes_cpu_cores=round(meter.cores(), 2)))
+            records[name].append(
+                dict(
+                    images_per_second=round(steps_per_window * batch_size / seconds, 2),
+                    call_images_per_second=round(steps_per_window * batch_size / call_seconds, 2),
+                    other_processes_cpu_cores=round(meter.cores(), 2),
+                )
+            )
     results = {}
     for name in variants:
         rates = [w["images_per_second"] for w in records[name]]
         results[name] = dict(
             images_per_second_median=round(statistics.median(rates), 2),
             images_per_second_windows=rates,
-            whole_call_images_per_second_windows=[w["call_images_per_second"]
-                                                  for w in records[name]],
-            other_processes_cpu_cores_windows=[w["other_processes_cpu_cores"] for w in records[name]],
-            last_train_bits_per_dim=round(float(losses[name]), 4))
+            whole_call_images_per_second_windows=[
+                w["call_images_per_second"] for w in records[name]
+            ],
+            other_processes_cpu_cores_windows=[
+                w["other_processes_cpu_cores"] for w in records[name]
+            ],
+            last_train_bits_per_dim=round(float(losses[name]), 4),
+        )
     ratios = {}
     if "tfp_glow" in results:
         peer = results["tfp_glow"]["images_per_second_median"]
         for name in variants:
             if name.startswith("ours"):
                 ratios[f"{name}_over_tfp_glow"] = round(
-                    results[name]["images_per_second_median"] / peer, 3)
-    return dict(benchmark="train_throughput", size=size, config=config.to_json(),
-                batch_size=batch_size, data=source, results=results, ratios=ratios,
-                timing=dict(warmup_steps=warmup_steps, windows=windows,
-                            steps_per_window=steps_per_window, order="alternating windows"),
-                tensorflow=tf.__version__, machine=bench_common.machine_info(),
-                date=bench_common.now_iso())
+                    results[name]["images_per_second_median"] / peer, 3
+                )
+    return dict(
+        benchmark="train_throughput",
+        size=size,
+        config=config.to_json(),
+        batch_size=batch_size,
+        data=source,
+        results=results,
+        ratios=ratios,
+        timing=dict(
+            warmup_steps=warmup_steps,
+            windows=windows,
+            steps_per_window=steps_per_window,
+            order="alternating windows",
+        ),
+        tensorflow=tf.__version__,
+        machine=bench_common.machine_info(),
+        date=bench_common.now_iso(),
+    )
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", choices=sorted(PRESETS), default="mnist")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help=f"comma-separated, from {VARIANTS} and ours_float32_xla, tfp_glow_xla")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated, from {VARIANTS} and ours_float32_xla, tfp_glow_xla",
+    )
     parser.add_argument("--warmup-steps", type=int, default=5)
     parser.add_argument("--windows", type=int, default=7)
     parser.add_argument("--steps-per-window", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default=None,
-                        help="file name under benchmarks/results/ (default: train_throughput_SIZE.json)")
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="file name under benchmarks/results/ (default: train_throughput_SIZE.json)",
+    )
     args = parser.parse_args(argv)
-    result = measure(args.size, args.variants.split(","), args.warmup_steps, args.windows,
-                     args.steps_per_window, args.seed)
+    result = measure(
+        args.size,
+        args.variants.split(","),
+        args.warmup_steps,
+        args.windows,
+        args.steps_per_window,
+        args.seed,
+    )
     result["command"] = "python benchmarks/train_throughput.py " + " ".join(sys.argv[1:])
     bench_common.emit(result, args.output or f"train_throughput_{args.size}.json")
 

@@ -13,29 +13,50 @@ digit, where bfloat16 returned 76 % identical (`--network_dtype as_trained` keep
 import argparse
 import sys
 
-from tfglow.recipe.checkpointing import AS_TRAINED, restore_model
+from tfglow.recipe.checkpoint_files import CheckpointDirectoryError
+from tfglow.recipe.checkpointing import AS_TRAINED, NonFiniteCheckpointError, restore_model
 from tfglow.serving import export_saved_model
 
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_dir", required=True,
-                        help="training directory (glow_config.json and checkpoints/)")
-    parser.add_argument("--export_dir", required=True,
-                        help="base directory served by TF Serving; versions go in <export_dir>/<N>")
-    parser.add_argument("--version", type=int, default=None,
-                        help="version number (default: the next free one)")
-    parser.add_argument("--use_ema", action=argparse.BooleanOptionalAction, default=True,
-                        help="export the moving average of the weights if the run kept one")
-    parser.add_argument("--checkpoint", default=None,
-                        help="a checkpoint prefix to export instead of the latest one")
-    parser.add_argument("--network_dtype", choices=["float32", "bfloat16", AS_TRAINED],
-                        default="float32",
-                        help="dtype of the coupling networks' computation in the signatures "
-                             "(default float32, exact; as_trained: the run's network_dtype)")
+    parser.add_argument(
+        "--model_dir", required=True, help="training directory (glow_config.json and checkpoints/)"
+    )
+    parser.add_argument(
+        "--export_dir",
+        required=True,
+        help="base directory served by TF Serving; versions go in <export_dir>/<N>",
+    )
+    parser.add_argument(
+        "--version", type=int, default=None, help="version number (default: the next free one)"
+    )
+    parser.add_argument(
+        "--use_ema",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="export the moving average of the weights if the run kept one",
+    )
+    parser.add_argument(
+        "--checkpoint", default=None, help="a checkpoint prefix to export instead of the latest one"
+    )
+    parser.add_argument(
+        "--network_dtype",
+        choices=["float32", "bfloat16", AS_TRAINED],
+        default="float32",
+        help="dtype of the coupling networks' computation in the signatures "
+        "(default float32, exact; as_trained: the run's network_dtype)",
+    )
     args = parser.parse_args(argv)
-    model, step = restore_model(args.model_dir, use_ema=args.use_ema, checkpoint_path=args.checkpoint,
-                                network_dtype=args.network_dtype)
+    try:
+        model, step = restore_model(
+            args.model_dir,
+            use_ema=args.use_ema,
+            checkpoint_path=args.checkpoint,
+            network_dtype=args.network_dtype,
+        )
+    except (FileNotFoundError, NonFiniteCheckpointError, CheckpointDirectoryError) as error:
+        raise SystemExit(f"error: {error}") from None
     path = export_saved_model(model, args.export_dir, version=args.version)
     print(f"exported step {step} of {args.model_dir} to {path}")
     return path

@@ -35,13 +35,21 @@ def signature_defs(saved_model_dir: str) -> dict[str, meta_graph_pb2.SignatureDe
         saved_model.ParseFromString(file.read())
     for meta_graph in saved_model.meta_graphs:
         if SERVE_TAG in meta_graph.meta_info_def.tags:
-            return {name: signature for name, signature in meta_graph.signature_def.items()
-                    if not name.startswith("__")}
+            return {
+                name: signature
+                for name, signature in meta_graph.signature_def.items()
+                if not name.startswith("__")
+            }
     raise ValueError(f"the SavedModel at {saved_model_dir} has no MetaGraph tagged {SERVE_TAG!r}")
 
 
-def example_inputs(signature: meta_graph_pb2.SignatureDef, batch_size: int,
-                   temperature: float = 0.7, label: int = 0, seed: int = 0) -> dict[str, np.ndarray]:
+def example_inputs(
+    signature: meta_graph_pb2.SignatureDef,
+    batch_size: int,
+    temperature: float = 0.7,
+    label: int = 0,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """Valid inputs for `signature` with `batch_size` rows (see the module docstring)."""
     rng = np.random.default_rng(seed)
     inputs = {}
@@ -62,9 +70,12 @@ def example_inputs(signature: meta_graph_pb2.SignatureDef, batch_size: int,
     return inputs
 
 
-def build_predict_request(signature_name: str, signature: meta_graph_pb2.SignatureDef,
-                          inputs: dict[str, np.ndarray], model_name: str = "glow"
-                          ) -> predict_pb2.PredictRequest:
+def build_predict_request(
+    signature_name: str,
+    signature: meta_graph_pb2.SignatureDef,
+    inputs: dict[str, np.ndarray],
+    model_name: str = "glow",
+) -> predict_pb2.PredictRequest:
     """A `PredictRequest` for `signature_name`, its inputs cast to the signature's dtypes.
 
     Raises `ValueError` if `inputs` lack a signature input, have an unknown one, or have a shape
@@ -72,26 +83,34 @@ def build_predict_request(signature_name: str, signature: meta_graph_pb2.Signatu
     """
     expected = set(signature.inputs)
     if set(inputs) != expected:
-        raise ValueError(f"signature {signature_name!r} takes inputs {sorted(expected)}, "
-                         f"got {sorted(inputs)}")
+        raise ValueError(
+            f"signature {signature_name!r} takes inputs {sorted(expected)}, got {sorted(inputs)}"
+        )
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = signature_name
     for name, info in signature.inputs.items():
         dtype = tf.dtypes.as_dtype(info.dtype)
         value = np.asarray(inputs[name])
-        spec = tf.TensorShape([dim.size if dim.size >= 0 else None for dim in info.tensor_shape.dim]
-                              if not info.tensor_shape.unknown_rank else None)
+        spec = tf.TensorShape(
+            [dim.size if dim.size >= 0 else None for dim in info.tensor_shape.dim]
+            if not info.tensor_shape.unknown_rank
+            else None
+        )
         if not spec.is_compatible_with(value.shape):
-            raise ValueError(f"input {name!r} of signature {signature_name!r} must have shape "
-                             f"{spec}, got {value.shape}")
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(value.astype(dtype.as_numpy_dtype),
-                                                           dtype=dtype))
+            raise ValueError(
+                f"input {name!r} of signature {signature_name!r} must have shape "
+                f"{spec}, got {value.shape}"
+            )
+        request.inputs[name].CopyFrom(
+            tf.make_tensor_proto(value.astype(dtype.as_numpy_dtype), dtype=dtype)
+        )
     return request
 
 
 def send(request: predict_pb2.PredictRequest, server: str, timeout: float = 30.0):
-    """Sends `request` to the TF Serving gRPC endpoint `server` (`host:port`); returns the response."""
+    """Sends `request` to the TF Serving gRPC endpoint `server` (`host:port`); returns the
+    response."""
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
@@ -102,8 +121,11 @@ def send(request: predict_pb2.PredictRequest, server: str, timeout: float = 30.0
 
 def _parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--saved_model_dir", required=True,
-                        help="one exported version, e.g. exports/mnist/1 (for its signature defs)")
+    parser.add_argument(
+        "--saved_model_dir",
+        required=True,
+        help="one exported version, e.g. exports/mnist/1 (for its signature defs)",
+    )
     parser.add_argument("--signature", default="serving_default")
     parser.add_argument("--model_name", default="glow", help="the name in models.config")
     parser.add_argument("--server", default="localhost:8500")
@@ -120,10 +142,15 @@ def main(argv=None):
     args = _parse_args(argv)
     signatures = signature_defs(args.saved_model_dir)
     if args.signature not in signatures:
-        raise SystemExit(f"unknown signature {args.signature!r}; the model has {sorted(signatures)}")
+        raise SystemExit(
+            f"unknown signature {args.signature!r}; the model has {sorted(signatures)}"
+        )
     signature = signatures[args.signature]
-    given = {name: np.load(path) for name, path in (("images", args.images), ("z", args.z))
-             if path and name in signature.inputs}
+    given = {
+        name: np.load(path)
+        for name, path in (("images", args.images), ("z", args.z))
+        if path and name in signature.inputs
+    }
     batch_size = len(next(iter(given.values()))) if given else args.batch_size
     inputs = {**example_inputs(signature, batch_size, args.temperature, args.label), **given}
     request = build_predict_request(args.signature, signature, inputs, args.model_name)
@@ -135,8 +162,9 @@ def main(argv=None):
     try:
         response = send(request, args.server)
     except grpc.RpcError as error:
-        raise SystemExit(f"TF Serving at {args.server} answered {error.code().name}: "
-                         f"{error.details()}") from error
+        raise SystemExit(
+            f"TF Serving at {args.server} answered {error.code().name}: {error.details()}"
+        ) from error
     for name, proto in sorted(response.outputs.items()):
         value = tf.make_ndarray(proto)
         print(f"{name}: dtype {value.dtype}, shape {value.shape}")

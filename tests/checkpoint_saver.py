@@ -1,4 +1,7 @@
-"""Saves checkpoints in a loop, for the kill-during-save test: `python checkpoint_saver.py DIR MODE`.
+"""Saves checkpoints in a loop, for the kill-during-save test.
+
+    python checkpoint_saver.py DIR MODE
+
 
 The checkpoint holds one large variable whose every value is the checkpoint's number, so a restore
 shows which save it came from, and whether that save is whole. MODE:
@@ -23,7 +26,9 @@ VALUES = 8 * 2**20
 
 def main(directory: str, mode: str) -> None:
     variable = tf.Variable(tf.zeros([VALUES]))
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(values=variable), directory, max_to_keep=2)
+    manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(values=variable), directory, max_to_keep=2
+    )
     if mode == "kill_before_commit":
         variable.assign(tf.fill([VALUES], 1.0))
         manager.save(checkpoint_number=1)

@@ -1,6 +1,8 @@
-"""Checks shared by every flow test: finiteness, round trips, log-det against the brute-force Jacobian.
+"""Checks shared by every flow test: finiteness, round trips, log-det against the brute-force
+Jacobian.
 
-Conventions (TFP's): a bijector's `forward` maps z→x (generation) and `inverse` maps x→z (the papers'
+Conventions (TFP's): a bijector's `forward` maps z→x (generation) and `inverse` maps x→z (the
+papers'
 direction). Image bijectors act on events of shape `[H, W, C]`.
 """
 

@@ -1,6 +1,7 @@
 """Starting a cluster of worker processes on 127.0.0.1 for the multi-worker tests.
 
-Each worker gets the standard `TF_CONFIG` (cluster of `count` workers on free loopback ports, its own
+Each worker gets the standard `TF_CONFIG` (cluster of `count` workers on free loopback ports, its
+own
 task index), `PYTHONPATH` pointing at the repository, and quiet TensorFlow logs.
 """
 
@@ -30,8 +31,12 @@ def free_ports(count: int) -> list[int]:
 
 def tf_config(ports: list[int], index: int) -> str:
     """The `TF_CONFIG` of worker `index` in a cluster of workers on `ports` of 127.0.0.1."""
-    return json.dumps({"cluster": {"worker": [f"{LOOPBACK}:{port}" for port in ports]},
-                       "task": {"type": "worker", "index": index}})
+    return json.dumps(
+        {
+            "cluster": {"worker": [f"{LOOPBACK}:{port}" for port in ports]},
+            "task": {"type": "worker", "index": index},
+        }
+    )
 
 
 def environment(tf_config_text: str | None = None) -> dict[str, str]:
@@ -43,8 +48,12 @@ def environment(tf_config_text: str | None = None) -> dict[str, str]:
     return environment
 
 
-def start_workers(arguments: list[str], count: int = 2, ports: list[int] | None = None,
-                  log_paths: list[str] | None = None) -> list[subprocess.Popen]:
+def start_workers(
+    arguments: list[str],
+    count: int = 2,
+    ports: list[int] | None = None,
+    log_paths: list[str] | None = None,
+) -> list[subprocess.Popen]:
     """Starts `count` processes `python <arguments>`, worker i with the `TF_CONFIG` of index i.
 
     Output goes to `log_paths[i]` if given (files avoid pipes filling up), else is captured.
@@ -53,9 +62,16 @@ def start_workers(arguments: list[str], count: int = 2, ports: list[int] | None 
     processes = []
     for index in range(count):
         output = open(log_paths[index], "a") if log_paths else subprocess.PIPE
-        processes.append(subprocess.Popen(
-            [sys.executable, *arguments], cwd=REPO, env=environment(tf_config(ports, index)),
-            stdout=output, stderr=subprocess.STDOUT, text=True))
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, *arguments],
+                cwd=REPO,
+                env=environment(tf_config(ports, index)),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     return processes
 
 

@@ -1,6 +1,7 @@
 """One side of the multi-worker equivalence test: `python multi_worker_equivalence.py OUTPUT.npz`.
 
-Trains a small Glow for `STEPS` steps of global batch `GLOBAL_BATCH` with `MultiWorkerMirroredStrategy`
+Trains a small Glow for `STEPS` steps of global batch `GLOBAL_BATCH` with
+`MultiWorkerMirroredStrategy`
 when `TF_CONFIG` is set (one process per worker), else on one device, and saves the final flow
 variables and per-step losses to OUTPUT (worker index appended under a cluster).
 
@@ -34,7 +35,9 @@ class NoiseFreeGlowModel(GlowModel):
 
 def images() -> np.ndarray:
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 128, size=((STEPS + 1) * GLOBAL_BATCH, *CONFIG.image_shape), dtype=np.uint8)
+    pixels = rng.integers(
+        0, 128, size=((STEPS + 1) * GLOBAL_BATCH, *CONFIG.image_shape), dtype=np.uint8
+    )
     # A brightness ramp over rows gives every ActNorm distinct statistics.
     return (pixels + np.arange(28, dtype=np.uint8).reshape(1, 28, 1, 1) * 4).astype(np.uint8)
 
@@ -42,21 +45,33 @@ def images() -> np.ndarray:
 def main(output: str) -> None:
     tf_keras.utils.set_random_seed(0)
     clustered = bool(os.environ.get(multi_worker.TF_CONFIG_VARIABLE))
-    strategy = tf.distribute.MultiWorkerMirroredStrategy() if clustered else tf.distribute.get_strategy()
-    dataset = multi_worker.shard_by_data(tf.data.Dataset.from_tensor_slices(images()).batch(GLOBAL_BATCH))
+    strategy = (
+        tf.distribute.MultiWorkerMirroredStrategy() if clustered else tf.distribute.get_strategy()
+    )
+    dataset = multi_worker.shard_by_data(
+        tf.data.Dataset.from_tensor_slices(images()).batch(GLOBAL_BATCH)
+    )
     with strategy.scope():
         model = NoiseFreeGlowModel(CONFIG)
         # SGD with momentum is linear in the gradients: all-reduce rounding stays at float epsilon.
         model.compile(optimizer=tf_keras.optimizers.SGD(0.05, momentum=0.9))
     # One step per epoch: each epoch's loss is the loss of one global batch.
-    losses = model.fit(dataset, epochs=STEPS + 1, steps_per_epoch=1, verbose=0).history["bits_per_dim"]
+    losses = model.fit(dataset, epochs=STEPS + 1, steps_per_epoch=1, verbose=0).history[
+        "bits_per_dim"
+    ]
     task_type, task_id = multi_worker.task_of(strategy)
     if clustered:
         output = f"{output}.{task_type}-{task_id}.npz"
-    np.savez(output, losses=np.asarray(losses, np.float64), replicas=strategy.num_replicas_in_sync,
-             steps=int(model.optimizer.iterations.numpy()),
-             **{f"variable_{index}": variable.numpy()
-                for index, variable in enumerate(model.bijector.variables)})
+    np.savez(
+        output,
+        losses=np.asarray(losses, np.float64),
+        replicas=strategy.num_replicas_in_sync,
+        steps=int(model.optimizer.iterations.numpy()),
+        **{
+            f"variable_{index}": variable.numpy()
+            for index, variable in enumerate(model.bijector.variables)
+        },
+    )
 
 
 if __name__ == "__main__":

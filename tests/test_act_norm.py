@@ -24,8 +24,9 @@ def test_data_dependent_init_gives_zero_mean_unit_variance(dtype):
 
 def test_init_happens_once_inside_tf_function_with_unknown_batch():
     act_norm = ActNorm(channels=3)
-    inverse = tf.function(act_norm.inverse,
-                          input_signature=[tf.TensorSpec([None, 4, 4, 3], tf.float32)])
+    inverse = tf.function(
+        act_norm.inverse, input_signature=[tf.TensorSpec([None, 4, 4, 3], tf.float32)]
+    )
     first = _images(tf.float32, seed=1)
     inverse(first)
     loc_after_first = act_norm.loc.numpy().copy()

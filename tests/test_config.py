@@ -1,23 +1,31 @@
-"""GlowConfig: validation errors name the field and value; presets are the papers'; saved configs read back."""
+"""GlowConfig: validation errors name the field and value; presets are the papers'; saved configs
+read back."""
 
 import json
 
 import pytest
 
 from tfglow import GlowConfig
-from tfglow.config import DEFAULT_SCALE_FLOOR, LEGACY_SCALE_FLOOR
+from tfglow.bijectors.sigmoid_scale import DEFAULT_SCALE_FLOOR
+from tfglow.config import LEGACY_SCALE_FLOOR
 
 
-@pytest.mark.parametrize("changes,message", [
-    (dict(image_shape=(28, 28, 1), num_levels=3), "height 28 is not divisible by 2\\*\\*num_levels = 8"),
-    (dict(coupling="affinee"), "coupling must be one of .* got 'affinee'"),
-    (dict(permutation="conv"), "permutation must be one of .* got 'conv'"),
-    (dict(num_levels=0), "num_levels must be a positive integer, got 0"),
-    (dict(num_bits=9), "num_bits must be in 1..8, got 9"),
-    (dict(num_classes=1), "num_classes must be None or at least 2, got 1"),
-    (dict(image_shape=(32, 32)), "image_shape must be"),
-    (dict(scale_floor=1.0), "scale_floor must be a number in \\[0, 1\\), got 1.0"),
-])
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        (
+            dict(image_shape=(28, 28, 1), num_levels=3),
+            "height 28 is not divisible by 2\\*\\*num_levels = 8",
+        ),
+        (dict(coupling="affinee"), "coupling must be one of .* got 'affinee'"),
+        (dict(permutation="conv"), "permutation must be one of .* got 'conv'"),
+        (dict(num_levels=0), "num_levels must be a positive integer, got 0"),
+        (dict(num_bits=9), "num_bits must be in 1..8, got 9"),
+        (dict(num_classes=1), "num_classes must be None or at least 2, got 1"),
+        (dict(image_shape=(32, 32)), "image_shape must be"),
+        (dict(scale_floor=1.0), "scale_floor must be a number in \\[0, 1\\), got 1.0"),
+    ],
+)
 def test_invalid_values_name_the_field_and_value(changes, message):
     with pytest.raises(ValueError, match=message):
         GlowConfig(**changes)
@@ -25,12 +33,21 @@ def test_invalid_values_name_the_field_and_value(changes, message):
 
 def test_presets_are_the_papers_configurations():
     cifar = GlowConfig.preset("cifar10")
-    assert (cifar.steps_per_level, cifar.num_levels, cifar.hidden_channels, cifar.coupling,
-            cifar.num_bits) == (32, 3, 512, "affine", 8)
+    assert (
+        cifar.steps_per_level,
+        cifar.num_levels,
+        cifar.hidden_channels,
+        cifar.coupling,
+        cifar.num_bits,
+    ) == (32, 3, 512, "affine", 8)
     assert GlowConfig.preset("imagenet64").num_levels == 4
     celeba = GlowConfig.preset("celeba_hq_256")
     assert (celeba.image_shape, celeba.num_levels, celeba.coupling, celeba.num_bits) == (
-        (256, 256, 3), 6, "additive", 5)
+        (256, 256, 3),
+        6,
+        "additive",
+        5,
+    )
     assert GlowConfig.preset("mnist_cpu", hidden_channels=64).hidden_channels == 64
     with pytest.raises(ValueError, match="unknown preset 'cifar'"):
         GlowConfig.preset("cifar")

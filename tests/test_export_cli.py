@@ -1,4 +1,5 @@
-"""`python -m export.export_model`: a training directory's checkpoint → a served SavedModel version."""
+"""`python -m export.export_model`: a training directory's checkpoint → a served SavedModel
+version."""
 
 import os
 
@@ -46,8 +47,9 @@ def _training_directory(model_dir, ema_momentum=0.9):
 @pytest.mark.slow
 def test_exports_the_moving_average_weights_of_the_latest_checkpoint(tmp_path):
     raw, averaged = _training_directory(tmp_path / "run")
-    path = export_model.main(["--model_dir", str(tmp_path / "run"),
-                              "--export_dir", str(tmp_path / "export")])
+    path = export_model.main(
+        ["--model_dir", str(tmp_path / "run"), "--export_dir", str(tmp_path / "export")]
+    )
     assert path == str(tmp_path / "export" / "1")
     log_prob = tf.saved_model.load(path).signatures["log_prob"]
     served = log_prob(images=tf.constant(_images()))["log_prob"]
@@ -57,13 +59,15 @@ def test_exports_the_moving_average_weights_of_the_latest_checkpoint(tmp_path):
 
 def test_a_directory_without_checkpoint_is_a_clear_error(tmp_path):
     write_configs(tmp_path / "run", TrainingConfig(model=CONFIG))
-    with pytest.raises(FileNotFoundError, match=f"no checkpoint in {tmp_path / 'run'}"):
-        export_model.main(["--model_dir", str(tmp_path / "run"), "--export_dir", str(tmp_path / "e")])
+    with pytest.raises(SystemExit, match=f"error: no checkpoint in {tmp_path / 'run'}"):
+        export_model.main(
+            ["--model_dir", str(tmp_path / "run"), "--export_dir", str(tmp_path / "e")]
+        )
     assert not os.path.exists(tmp_path / "e")
 
 
 def test_a_missing_model_directory_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'nowhere'} is not a tfglow model"):
+    with pytest.raises(SystemExit, match=f"{tmp_path / 'nowhere'} is not a tfglow model"):
         export_model.main(["--model_dir", str(tmp_path / "nowhere"), "--export_dir", str(tmp_path)])
 
 
@@ -98,8 +102,9 @@ def test_restore_model_computes_the_networks_in_the_dtype_asked_for(tmp_path):
 def test_the_export_of_a_bfloat16_run_computes_its_networks_in_float32(tmp_path):
     _bfloat16_training_directory(tmp_path / "run")
     in_float32, _ = restore_model(tmp_path / "run", network_dtype="float32")
-    path = export_model.main(["--model_dir", str(tmp_path / "run"),
-                              "--export_dir", str(tmp_path / "export")])
+    path = export_model.main(
+        ["--model_dir", str(tmp_path / "run"), "--export_dir", str(tmp_path / "export")]
+    )
     served = tf.saved_model.load(path).signatures
     latents = served["encode"](images=tf.constant(_images()))["z"]
     np.testing.assert_allclose(latents, in_float32.encode(_images()), rtol=1e-5, atol=1e-6)

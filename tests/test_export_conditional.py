@@ -47,8 +47,12 @@ def test_log_prob_depends_on_the_label_as_the_model_does(model, signatures):
         labels = np.full([6], label, np.int32)
         served = _call(signatures, "log_prob", images=images, labels=labels)["log_prob"]
         np.testing.assert_allclose(served, model.log_prob(images, labels), rtol=1e-5)
-    first, second = (_call(signatures, "log_prob", images=images, labels=np.full([6], label, np.int32))
-                     ["log_prob"] for label in (0, 1))
+    first, second = (
+        _call(signatures, "log_prob", images=images, labels=np.full([6], label, np.int32))[
+            "log_prob"
+        ]
+        for label in (0, 1)
+    )
     assert not np.allclose(first, second, rtol=1e-4)
 
 
@@ -60,19 +64,27 @@ def test_decode_of_encode_with_labels_returns_the_images(signatures):
 
 
 def test_seeded_samples_follow_the_label(model, signatures):
-    images = _call(signatures, "sample_seeded", temperature=np.float32([0.7, 0.7]),
-                   seed=np.int64([4, 4]), labels=np.int32([0, 2]))["images"].numpy()
+    images = _call(
+        signatures,
+        "sample_seeded",
+        temperature=np.float32([0.7, 0.7]),
+        seed=np.int64([4, 4]),
+        labels=np.int32([0, 2]),
+    )["images"].numpy()
     for row, label in enumerate((0, 2)):
         expected = model.sample(1, 0.7, seed=4, labels=np.int32([label]))
         np.testing.assert_array_equal(images[row], expected[0])
     assert np.any(images[0] != images[1])
 
 
-@pytest.mark.parametrize("labels, reason", [
-    ([0, 3], r"labels must be in \[0, 3\)"),
-    ([-1, 0], r"labels must be in \[0, 3\)"),
-    ([0], "labels must have one entry per image"),
-])
+@pytest.mark.parametrize(
+    "labels, reason",
+    [
+        ([0, 3], r"labels must be in \[0, 3\)"),
+        ([-1, 0], r"labels must be in \[0, 3\)"),
+        ([0], "labels must have one entry per image"),
+    ],
+)
 def test_bad_labels_fail_and_say_why(signatures, labels, reason):
     with pytest.raises(tf.errors.InvalidArgumentError, match=reason):
         _call(signatures, "log_prob", images=_images(2), labels=np.int32(labels))

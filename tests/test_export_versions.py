@@ -1,4 +1,5 @@
-"""Export versions: TF Serving's `<export_dir>/<version>/` layout, no overwrites, no half-written versions.
+"""Export versions: TF Serving's `<export_dir>/<version>/` layout, no overwrites, no half-written
+versions.
 
 Saving itself is replaced by a stand-in that writes one file (the real save is tested in
 test_export.py), so these tests check only the directory logic around it.
@@ -27,9 +28,11 @@ def model():
 @pytest.fixture
 def fake_save(monkeypatch):
     """Replaces the SavedModel writer by one that writes `saved_model.pb` holding "fake"."""
+
     def save(module, directory):
         with open(os.path.join(directory, "saved_model.pb"), "w") as file:
             file.write("fake")
+
     monkeypatch.setattr(saved_model, "_save", save)
 
 
@@ -58,7 +61,8 @@ def test_export_writes_the_next_free_version(model, tmp_path, fake_save):
 
 def test_export_creates_a_missing_export_directory(model, tmp_path, fake_save):
     assert export_saved_model(model, str(tmp_path / "a" / "b"), version=7) == str(
-        tmp_path / "a" / "b" / "7")
+        tmp_path / "a" / "b" / "7"
+    )
 
 
 def test_an_existing_version_is_never_overwritten(model, tmp_path, fake_save):
@@ -82,6 +86,7 @@ def test_a_failed_save_leaves_no_version_and_no_staging_directory(model, tmp_pat
         with open(os.path.join(directory, "saved_model.pb"), "w") as file:
             file.write("half")
         raise OSError("disk full")
+
     monkeypatch.setattr(saved_model, "_save", crash)
     _make_versions(tmp_path, ["1"])
     with pytest.raises(OSError, match="disk full"):

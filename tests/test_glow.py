@@ -100,21 +100,26 @@ def test_composes_with_other_tfp_bases_and_bijectors():
     config = glow.config
     x = _images(tf.float64)
     student_t = tfd.TransformedDistribution(
-        tfd.Sample(tfd.StudentT(tf.constant(5.0, tf.float64), 0.0, 1.0), config.event_size), glow)
+        tfd.Sample(tfd.StudentT(tf.constant(5.0, tf.float64), 0.0, 1.0), config.event_size), glow
+    )
     eps = glow.inverse(x)
-    expected = (tfd.StudentT(tf.constant(5.0, tf.float64), 0.0, 1.0).log_prob(eps).numpy().sum(-1)
-                + glow.inverse_log_det_jacobian(x, event_ndims=3))
+    expected = tfd.StudentT(tf.constant(5.0, tf.float64), 0.0, 1.0).log_prob(eps).numpy().sum(
+        -1
+    ) + glow.inverse_log_det_jacobian(x, event_ndims=3)
     np.testing.assert_allclose(student_t.log_prob(x), expected, rtol=1e-10)
 
     normal = tfd.TransformedDistribution(
-        tfd.Sample(tfd.Normal(tf.constant(0.0, tf.float64), 1.0), config.event_size), glow)
+        tfd.Sample(tfd.Normal(tf.constant(0.0, tf.float64), 1.0), config.event_size), glow
+    )
     scaled = tfd.TransformedDistribution(
         tfd.Sample(tfd.Normal(tf.constant(0.0, tf.float64), 1.0), config.event_size),
-        tfb.Chain([tfb.Scale(tf.constant(2.0, tf.float64)), glow]))
+        tfb.Chain([tfb.Scale(tf.constant(2.0, tf.float64)), glow]),
+    )
     log_prob_scaled = scaled.log_prob(2.0 * x)
     assert np.all(np.isfinite(log_prob_scaled))
-    np.testing.assert_allclose(log_prob_scaled, normal.log_prob(x) - config.event_size * np.log(2.0),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        log_prob_scaled, normal.log_prob(x) - config.event_size * np.log(2.0), rtol=1e-10
+    )
     samples = scaled.sample(4, seed=3)
     assert samples.shape == (4, 4, 4, 2)
     flow_testing.assert_tensor_is_good(scaled.log_prob(samples))

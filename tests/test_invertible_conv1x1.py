@@ -31,8 +31,9 @@ def test_init_is_a_rotation_with_zero_log_det():
 
 
 def test_init_is_reproducible_from_seed_or_global_seed():
-    np.testing.assert_array_equal(InvertibleConv1x1(5, seed=7).kernel,
-                                  InvertibleConv1x1(5, seed=7).kernel)
+    np.testing.assert_array_equal(
+        InvertibleConv1x1(5, seed=7).kernel, InvertibleConv1x1(5, seed=7).kernel
+    )
     assert not np.allclose(InvertibleConv1x1(5, seed=7).kernel, InvertibleConv1x1(5, seed=8).kernel)
     tf.random.set_seed(11)
     first = InvertibleConv1x1(5).kernel.numpy()
@@ -68,8 +69,9 @@ def test_float32_log_det_is_height_times_width_times_float64_log_det():
 def test_tf_function_with_unknown_batch():
     conv = _randomized_conv()
     spec = tf.TensorSpec([None, 2, 2, CHANNELS], tf.float32)
-    inverse = tf.function(lambda x: (conv.inverse(x), conv.inverse_log_det_jacobian(x, 3)),
-                          input_signature=[spec])
+    inverse = tf.function(
+        lambda x: (conv.inverse(x), conv.inverse_log_det_jacobian(x, 3)), input_signature=[spec]
+    )
     forward = tf.function(conv.forward, input_signature=[spec])
     x = _images()
     z, ildj = inverse(x)
@@ -91,8 +93,9 @@ def test_every_trainable_variable_gets_a_gradient():
     conv = _randomized_conv()
     x = _images()
     with tf.GradientTape() as tape:
-        loss = (tf.reduce_sum(conv.inverse(x) ** 2)
-                - tf.reduce_sum(conv.inverse_log_det_jacobian(x, event_ndims=3)))
+        loss = tf.reduce_sum(conv.inverse(x) ** 2) - tf.reduce_sum(
+            conv.inverse_log_det_jacobian(x, event_ndims=3)
+        )
     gradients = tape.gradient(loss, conv.trainable_variables)
     assert [v.name for v in conv.trainable_variables] == ["invertible_conv1x1/kernel:0"]
     assert all(g is not None and np.any(g.numpy() != 0) for g in gradients)
@@ -101,12 +104,14 @@ def test_every_trainable_variable_gets_a_gradient():
 def test_composes_in_transformed_distribution():
     conv = _randomized_conv()
     distribution = tfd.TransformedDistribution(
-        tfd.Sample(tfd.Normal(0.0, 1.0), [2, 2, CHANNELS]), conv)
+        tfd.Sample(tfd.Normal(0.0, 1.0), [2, 2, CHANNELS]), conv
+    )
     x = _images(shape=(2, 3, 2, 2, CHANNELS))
     log_prob = distribution.log_prob(x)
     flow_testing.assert_tensor_is_good(log_prob, shape=(2, 3))
-    expected = (tfd.Sample(tfd.Normal(0.0, 1.0), [2, 2, CHANNELS]).log_prob(conv.inverse(x))
-                + conv.inverse_log_det_jacobian(x, event_ndims=3))
+    expected = tfd.Sample(tfd.Normal(0.0, 1.0), [2, 2, CHANNELS]).log_prob(
+        conv.inverse(x)
+    ) + conv.inverse_log_det_jacobian(x, event_ndims=3)
     np.testing.assert_allclose(log_prob, expected, rtol=1e-5)
 
 

@@ -24,8 +24,9 @@ def _randomized_conv(dtype=tf.float32, seed=0, channels=CHANNELS):
 def _reconstructed_kernel(conv) -> np.ndarray:
     """`P @ L @ (U + diag(sign(s)·exp(log|s|)))` in numpy from the variables."""
     lower = np.tril(conv.lower.numpy(), -1) + np.eye(conv.lower.shape[0])
-    upper = np.triu(conv.upper.numpy(), 1) + np.diag(conv.sign_s.numpy()
-                                                      * np.exp(conv.log_abs_s.numpy()))
+    upper = np.triu(conv.upper.numpy(), 1) + np.diag(
+        conv.sign_s.numpy() * np.exp(conv.log_abs_s.numpy())
+    )
     return conv.permutation.numpy() @ lower @ upper
 
 
@@ -72,8 +73,9 @@ def test_log_det_matches_brute_force_jacobian():
 def test_tf_function_with_unknown_batch():
     conv = _randomized_conv()
     spec = tf.TensorSpec([None, 2, 2, CHANNELS], tf.float32)
-    inverse = tf.function(lambda x: (conv.inverse(x), conv.inverse_log_det_jacobian(x, 3)),
-                          input_signature=[spec])
+    inverse = tf.function(
+        lambda x: (conv.inverse(x), conv.inverse_log_det_jacobian(x, 3)), input_signature=[spec]
+    )
     forward = tf.function(conv.forward, input_signature=[spec])
     x = _images()
     z, ildj = inverse(x)
@@ -86,8 +88,7 @@ def test_two_leading_batch_dims():
     conv = _randomized_conv()
     x = _images(shape=(2, 3, 2, 2, CHANNELS))
     folded = conv.inverse(tf.reshape(x, [6, 2, 2, CHANNELS]))
-    np.testing.assert_allclose(tf.reshape(conv.inverse(x), [6, 2, 2, CHANNELS]), folded,
-                               atol=1e-6)
+    np.testing.assert_allclose(tf.reshape(conv.inverse(x), [6, 2, 2, CHANNELS]), folded, atol=1e-6)
     flow_testing.assert_round_trip(conv, x)
 
 
@@ -95,8 +96,9 @@ def test_every_trainable_variable_gets_a_gradient_and_fixed_factors_are_not_trai
     conv = _randomized_conv()
     x = _images()
     with tf.GradientTape() as tape:
-        loss = (tf.reduce_sum(conv.inverse(x) ** 2)
-                - tf.reduce_sum(conv.inverse_log_det_jacobian(x, event_ndims=3)))
+        loss = tf.reduce_sum(conv.inverse(x) ** 2) - tf.reduce_sum(
+            conv.inverse_log_det_jacobian(x, event_ndims=3)
+        )
     gradients = tape.gradient(loss, conv.trainable_variables)
     names = sorted(v.name.split("/")[-1] for v in conv.trainable_variables)
     assert names == ["log_abs_s:0", "lower:0", "upper:0"]
@@ -121,12 +123,14 @@ def test_checkpoint_restores_the_fixed_factors(tmp_path):
 def test_composes_in_transformed_distribution():
     conv = _randomized_conv()
     distribution = tfd.TransformedDistribution(
-        tfd.Sample(tfd.Normal(0.0, 1.0), [2, 2, CHANNELS]), conv)
+        tfd.Sample(tfd.Normal(0.0, 1.0), [2, 2, CHANNELS]), conv
+    )
     x = _images(shape=(2, 3, 2, 2, CHANNELS))
     log_prob = distribution.log_prob(x)
     flow_testing.assert_tensor_is_good(log_prob, shape=(2, 3))
-    expected = (tfd.Sample(tfd.Normal(0.0, 1.0), [2, 2, CHANNELS]).log_prob(conv.inverse(x))
-                + conv.inverse_log_det_jacobian(x, event_ndims=3))
+    expected = tfd.Sample(tfd.Normal(0.0, 1.0), [2, 2, CHANNELS]).log_prob(
+        conv.inverse(x)
+    ) + conv.inverse_log_det_jacobian(x, event_ndims=3)
     np.testing.assert_allclose(log_prob, expected, rtol=1e-5)
 
 

@@ -1,4 +1,5 @@
-"""tfglow.latent on randomised tiny models: temperature, interpolation, manipulation, compression, levels."""
+"""tfglow.latent on randomised tiny models: temperature, interpolation, manipulation, compression,
+levels."""
 
 import numpy as np
 import pytest
@@ -12,8 +13,9 @@ CONDITIONAL = CONFIG.replace(num_classes=3)
 
 
 def _images(batch=4, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, size=(batch, *CONFIG.image_shape),
-                                                dtype=np.uint8)
+    return np.random.default_rng(seed).integers(
+        0, 256, size=(batch, *CONFIG.image_shape), dtype=np.uint8
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,9 @@ def _randomized_model(config, seed=0):
     return model
 
 
-# ---- levels ---------------------------------------------------------------------------------------
+# ---- levels
+# ---------------------------------------------------------------------------------------
+
 
 def test_split_levels_cuts_the_flat_latent_finest_first_and_join_levels_inverts_it():
     config = GlowConfig(image_shape=(8, 8, 3), num_levels=3, steps_per_level=1, hidden_channels=4)
@@ -70,7 +74,9 @@ def test_the_top_level_of_the_flat_latent_is_the_one_the_top_prior_shifts(condit
     assert not np.allclose(levels_0[1], levels_1[1])
 
 
-# ---- temperature ----------------------------------------------------------------------------------
+# ---- temperature
+# ----------------------------------------------------------------------------------
+
 
 def test_temperature_zero_is_deterministic_and_decodes_the_prior_means(model):
     grid = latent.sample_at_temperatures(model, [0.0, 0.5, 1.0], num_samples=3, seed=4)
@@ -99,7 +105,9 @@ def test_class_conditional_sampling_decodes_each_label(conditional_model):
         latent.sample_classes(conditional_model, [3])
 
 
-# ---- interpolation --------------------------------------------------------------------------------
+# ---- interpolation
+# --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("method", ["linear", "spherical"])
 def test_interpolation_endpoints_decode_to_the_inputs_exactly(model, method):
@@ -130,7 +138,9 @@ def test_interpolation_weights_linear_and_spherical():
         latent.interpolation_weights(a, b, t, "cubic")
 
 
-# ---- manipulation ---------------------------------------------------------------------------------
+# ---- manipulation
+# ---------------------------------------------------------------------------------
+
 
 def test_attribute_directions_are_mean_latent_differences():
     rng = np.random.default_rng(0)
@@ -142,10 +152,14 @@ def test_attribute_directions_are_mean_latent_differences():
     for k in range(3):
         expected = latents[attributes[:, k]].mean(0) - latents[~attributes[:, k]].mean(0)
         np.testing.assert_allclose(directions[k], expected, rtol=1e-12)
-    np.testing.assert_allclose(latent.attribute_directions(latents, attributes[:, 1]), directions[1])
+    np.testing.assert_allclose(
+        latent.attribute_directions(latents, attributes[:, 1]), directions[1]
+    )
     labels = np.array([0, 1, 2, 1])
-    np.testing.assert_array_equal(latent.class_attributes(labels, [1, 2]),
-                                  [[False, False], [True, False], [False, True], [True, False]])
+    np.testing.assert_array_equal(
+        latent.class_attributes(labels, [1, 2]),
+        [[False, False], [True, False], [False, True], [True, False]],
+    )
     attributes[:, 2] = True
     with pytest.raises(ValueError, match=r"attributes \[2\] hold for all or none of the 10 images"):
         latent.attribute_directions(latents, attributes)
@@ -167,7 +181,9 @@ def test_manipulation_by_zero_is_the_identity_and_moves_along_the_direction(mode
     assert np.abs(moved[:, 1].astype(int) - images[:2]).mean() > 5
 
 
-# ---- compression ----------------------------------------------------------------------------------
+# ---- compression
+# ----------------------------------------------------------------------------------
+
 
 def test_compression_keeps_everything_nothing_or_the_top_level(model):
     images = _images(batch=3, seed=6)

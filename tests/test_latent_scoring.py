@@ -1,4 +1,5 @@
-"""Likelihood scoring for OOD checks, the AUROC, and the classifier head of class-conditional models."""
+"""Likelihood scoring for OOD checks, the AUROC, and the classifier head of class-conditional
+models."""
 
 import itertools
 import math
@@ -28,14 +29,18 @@ def _model(config):
 
 def _pairwise_auroc(in_scores, out_scores):
     pairs = list(itertools.product(in_scores, out_scores))
-    return np.mean([1.0 if out > inside else 0.5 if out == inside else 0.0 for inside, out in pairs])
+    return np.mean(
+        [1.0 if out > inside else 0.5 if out == inside else 0.0 for inside, out in pairs]
+    )
 
 
 def test_auroc_is_the_probability_that_an_outlier_scores_higher():
     rng = np.random.default_rng(0)
     in_scores = rng.integers(0, 6, 40).astype(float)  # many ties
     out_scores = rng.integers(2, 9, 30).astype(float)
-    assert latent.auroc(in_scores, out_scores) == pytest.approx(_pairwise_auroc(in_scores, out_scores))
+    assert latent.auroc(in_scores, out_scores) == pytest.approx(
+        _pairwise_auroc(in_scores, out_scores)
+    )
     assert latent.auroc([1, 2, 3], [4, 5]) == 1.0
     assert latent.auroc([4, 5], [1, 2, 3]) == 0.0
     assert latent.auroc([1, 1], [1, 1, 1]) == 0.5
@@ -63,11 +68,15 @@ def test_conditional_scores_without_labels_are_the_class_marginal():
     log_marginal = np.log(np.mean(np.exp(per_class.astype(np.float64)), -1))
     expected = (-log_marginal + 64 * 8 * math.log(2)) / (64 * math.log(2))
     np.testing.assert_allclose(latent.score_bits_per_dim(model, images), expected, rtol=1e-5)
-    np.testing.assert_allclose(latent.score_bits_per_dim(model, images, labels=[0, 1, 2, 0]),
-                               model.bits_per_dim(images, [0, 1, 2, 0], dequantize=False), rtol=1e-5)
+    np.testing.assert_allclose(
+        latent.score_bits_per_dim(model, images, labels=[0, 1, 2, 0]),
+        model.bits_per_dim(images, [0, 1, 2, 0], dequantize=False),
+        rtol=1e-5,
+    )
 
 
 # ---- the classifier head (Glow `ycond`, weight_y) ------------------------------------------------
+
 
 def test_classifier_weight_needs_classes_and_is_checked():
     with pytest.raises(ValueError, match="classifier_weight=0.5 needs a class-conditional model"):
@@ -90,18 +99,23 @@ def test_classifier_head_reads_the_label_free_top_latent_and_adds_its_weighted_l
     # Zero-initialised head: uniform prediction, cross-entropy log2(3) bits.
     classifier_bits = model.classifier.bits(model.bijector, model.encode(images, labels), labels)
     np.testing.assert_allclose(classifier_bits, np.full(6, math.log2(3)), rtol=1e-6)
-    model.classifier.kernel.assign(tf.random.stateless_normal(model.classifier.kernel.shape, [1, 2]))
+    model.classifier.kernel.assign(
+        tf.random.stateless_normal(model.classifier.kernel.shape, [1, 2])
+    )
     logits = model.classifier_logits(images).numpy()
     for shifted in ([1, 2, 0, 1, 2, 0], [2, 2, 2, 2, 2, 2]):
         eps = model.encode(images, shifted)
-        np.testing.assert_allclose(model.classifier.logits(model.bijector, eps, shifted), logits, atol=1e-5)
+        np.testing.assert_allclose(
+            model.classifier.logits(model.bijector, eps, shifted), logits, atol=1e-5
+        )
     # The training loss is bits/dim + weight · classifier bits, and the head gets gradients.
     model.compile(optimizer=tf_keras.optimizers.SGD(0.0))
     metrics = model.train_step((tf.constant(images), tf.constant(labels)))
     cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits).numpy()
     # (train_step dequantises: the logits move by the noise, well below the factor ln 2 of nats)
-    assert float(metrics["classifier_bits"]) == pytest.approx(np.mean(cross_entropy) / math.log(2),
-                                                              rel=1e-2)
+    assert float(metrics["classifier_bits"]) == pytest.approx(
+        np.mean(cross_entropy) / math.log(2), rel=1e-2
+    )
     with tf.GradientTape() as tape:
         bits, eps = model.bits_per_dim_and_latents(images, labels, dequantize=True, seed=0)
         loss = tf.reduce_mean(bits + 2.0 * model.classifier.bits(model.bijector, eps, labels))
@@ -126,4 +140,6 @@ def test_classifier_head_learns_separable_classes_and_survives_a_checkpoint(tmp_
     path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
     restored = GlowModel(config)
     tf.train.Checkpoint(model=restored).restore(path).assert_existing_objects_matched()
-    np.testing.assert_array_equal(restored.classifier_logits(images), model.classifier_logits(images))
+    np.testing.assert_array_equal(
+        restored.classifier_logits(images), model.classifier_logits(images)
+    )

@@ -23,5 +23,7 @@ def test_fit_on_real_mnist_lowers_held_out_bits_per_dim():
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
     model.fit(train, batch_size=BATCH_SIZE, epochs=1, shuffle=True, verbose=0)
     after = float(np.mean(model.bits_per_dim(test, seed=0)))
-    print(f"held-out MNIST bits/dim: {before:.3f} at initialisation → {after:.3f} after {STEPS} steps")
+    print(
+        f"held-out MNIST bits/dim: {before:.3f} at initialisation → {after:.3f} after {STEPS} steps"
+    )
     assert after < before - REQUIRED_DROP_BITS_PER_DIM, (before, after)

@@ -30,11 +30,16 @@ def _randomized_model(config=CONFIG, seed=0):
 
 def test_bits_per_dim_of_a_known_density():
     # A uniform density on flow space [-0.5, 0.5)^D has log p = 0: exactly num_bits bits/dim.
-    assert float(pixels.bits_per_dim(tf.constant(0.0), num_dims=784, num_bits=8)) == pytest.approx(8.0)
-    assert float(pixels.bits_per_dim(tf.constant(0.0), num_dims=12, num_bits=5)) == pytest.approx(5.0)
+    assert float(pixels.bits_per_dim(tf.constant(0.0), num_dims=784, num_bits=8)) == pytest.approx(
+        8.0
+    )
+    assert float(pixels.bits_per_dim(tf.constant(0.0), num_dims=12, num_bits=5)) == pytest.approx(
+        5.0
+    )
     # And a density twice as high everywhere saves exactly 1/D bits per dimension.
     assert float(pixels.bits_per_dim(tf.constant(math.log(2.0)), num_dims=10, num_bits=8)) == (
-        pytest.approx(8.0 - 0.1))
+        pytest.approx(8.0 - 0.1)
+    )
 
 
 def test_bits_per_dim_is_log_prob_in_bits_at_bin_centres():
@@ -49,8 +54,9 @@ def test_log_prob_equals_the_tfp_distribution_log_prob():
     model = _randomized_model()
     images = _images()
     flow_space = pixels.images_to_flow(images, num_bits=8)
-    np.testing.assert_allclose(model.log_prob(images), model.distribution().log_prob(flow_space),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        model.log_prob(images), model.distribution().log_prob(flow_space), rtol=1e-5
+    )
 
 
 def test_decode_of_encode_returns_the_same_uint8_images():
@@ -69,7 +75,8 @@ def test_decode_of_encode_is_exact_with_fewer_bits():
     images = _images(batch=8)
     reduced = (images // 8) * 8
     np.testing.assert_array_equal(
-        model.decode(flow_testing.fresh(model.encode(images))).numpy(), reduced)
+        model.decode(flow_testing.fresh(model.encode(images))).numpy(), reduced
+    )
 
 
 def test_every_trainable_variable_receives_a_gradient():
@@ -79,8 +86,11 @@ def test_every_trainable_variable_receives_a_gradient():
         loss = tf.reduce_mean(model(images, training=True))
     gradients = tape.gradient(loss, model.trainable_variables)
     assert len(model.trainable_variables) > 10
-    missing = [v.name for v, g in zip(model.trainable_variables, gradients)
-               if g is None or not np.any(np.asarray(tf.convert_to_tensor(g)))]
+    missing = [
+        v.name
+        for v, g in zip(model.trainable_variables, gradients)
+        if g is None or not np.any(np.asarray(tf.convert_to_tensor(g)))
+    ]
     assert not missing, f"variables without gradient: {missing}"
 
 
@@ -117,16 +127,19 @@ def test_checkpoint_restores_identical_outputs(tmp_path):
     np.testing.assert_array_equal(restored.encode(images), model.encode(images))
 
 
-@pytest.mark.parametrize("images,error,message", [
-    (np.zeros((2, 8, 9, 1), np.uint8), ValueError, r"shape \[batch, 8, 8, 1\].*\[2, 8, 9, 1\]"),
-    (np.zeros((2, 8, 8, 3), np.uint8), ValueError, r"shape \[batch, 8, 8, 1\].*\[2, 8, 8, 3\]"),
-    (np.zeros((8, 8, 1), np.uint8), ValueError, r"shape \[batch, 8, 8, 1\]"),
-    (np.full((2, 8, 8, 1), 256.0, np.float32), tf.errors.InvalidArgumentError, "above 255"),
-    (np.full((2, 8, 8, 1), -1, np.int32), tf.errors.InvalidArgumentError, "below 0"),
-    (np.full((2, 8, 8, 1), np.nan, np.float32), tf.errors.InvalidArgumentError, "NaN"),
-    (np.full((2, 8, 8, 1), 0.5, np.float32), tf.errors.InvalidArgumentError, "normalised"),
-    (np.full((2, 8, 8, 1), "a"), TypeError, "integer pixel values"),
-])
+@pytest.mark.parametrize(
+    "images,error,message",
+    [
+        (np.zeros((2, 8, 9, 1), np.uint8), ValueError, r"shape \[batch, 8, 8, 1\].*\[2, 8, 9, 1\]"),
+        (np.zeros((2, 8, 8, 3), np.uint8), ValueError, r"shape \[batch, 8, 8, 1\].*\[2, 8, 8, 3\]"),
+        (np.zeros((8, 8, 1), np.uint8), ValueError, r"shape \[batch, 8, 8, 1\]"),
+        (np.full((2, 8, 8, 1), 256.0, np.float32), tf.errors.InvalidArgumentError, "above 255"),
+        (np.full((2, 8, 8, 1), -1, np.int32), tf.errors.InvalidArgumentError, "below 0"),
+        (np.full((2, 8, 8, 1), np.nan, np.float32), tf.errors.InvalidArgumentError, "NaN"),
+        (np.full((2, 8, 8, 1), 0.5, np.float32), tf.errors.InvalidArgumentError, "normalised"),
+        (np.full((2, 8, 8, 1), "a"), TypeError, "integer pixel values"),
+    ],
+)
 def test_bad_images_raise_errors_that_name_the_problem(images, error, message):
     model = GlowModel(CONFIG)
     with pytest.raises(error, match=message):
@@ -136,7 +149,9 @@ def test_bad_images_raise_errors_that_name_the_problem(images, error, message):
 def test_non_finite_flow_values_are_not_turned_into_pixels():
     with pytest.raises(tf.errors.InvalidArgumentError, match="decoded images contain NaN"):
         pixels.flow_to_images(tf.constant([[0.1, np.nan]]), num_bits=8)
-    np.testing.assert_array_equal(pixels.flow_to_images(tf.constant([-0.7, 0.0, 0.7]), 8), [0, 128, 255])
+    np.testing.assert_array_equal(
+        pixels.flow_to_images(tf.constant([-0.7, 0.0, 0.7]), 8), [0, 128, 255]
+    )
 
 
 def test_bad_latents_raise_errors_that_name_the_problem():
@@ -153,7 +168,11 @@ def test_fit_on_uint8_array_initializes_and_lowers_bits_per_dim():
     # Structured data: smooth blobs, so there is something to learn.
     base = np.linspace(0, 255, 8)[None, :, None, None] * rng.uniform(0.5, 1.0, (256, 1, 1, 1))
     images = np.clip(base + rng.normal(0, 8, (256, 8, 8, 1)), 0, 255).astype(np.uint8)
-    before = float(np.mean(model.bits_per_dim(images[:64], seed=0)))
+    assert not model.is_initialized
+    # The same model as fit starts it: initialised on the first batch, untrained.
+    untrained = GlowModel(CONFIG)
+    untrained.initialize(images[:32])
+    before = float(np.mean(untrained.bits_per_dim(images[:64], seed=0)))
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
     history = model.fit(images, batch_size=32, epochs=4, verbose=0)
     assert model.is_initialized
@@ -169,11 +188,13 @@ def test_class_conditional_model_takes_labels_everywhere():
     labels = np.array([0, 1, 2], np.int32)
     assert not np.allclose(model.log_prob(images, labels), model.log_prob(images, labels[::-1]))
     np.testing.assert_array_equal(
-        model.decode(flow_testing.fresh(model.encode(images, labels)), labels).numpy(), images)
+        model.decode(flow_testing.fresh(model.encode(images, labels)), labels).numpy(), images
+    )
     assert model.sample(3, seed=1, labels=labels).shape == (3, 8, 8, 1)
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
-    history = model.fit(np.repeat(images, 4, 0), np.repeat(labels, 4), batch_size=4, epochs=1,
-                        verbose=0)
+    history = model.fit(
+        np.repeat(images, 4, 0), np.repeat(labels, 4), batch_size=4, epochs=1, verbose=0
+    )
     assert np.isfinite(history.history["bits_per_dim"][-1])
     with pytest.raises(ValueError, match="pass labels"):
         model.log_prob(images)

@@ -18,13 +18,14 @@ import pytest
 import tensorflow as tf
 
 from tests import multi_worker_cluster as cluster
-from tfglow.recipe import multi_worker, restore_model
+from tfglow.recipe import checkpoint_files, multi_worker, restore_model
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 TIMEOUT_SECONDS = 300
 
 
 # ---- who writes where -------------------------------------------------------------------------
+
 
 def _with_tf_config(monkeypatch, value):
     if value is None:
@@ -33,13 +34,28 @@ def _with_tf_config(monkeypatch, value):
         monkeypatch.setenv("TF_CONFIG", json.dumps(value))
 
 
-@pytest.mark.parametrize("tf_config, chief", [
-    (None, True),
-    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}, True),
-    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, False),
-    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}, True),
-    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, False),
-])
+@pytest.mark.parametrize(
+    "tf_config, chief",
+    [
+        (None, True),
+        ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}, True),
+        ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, False),
+        (
+            {
+                "cluster": {"chief": ["c:1"], "worker": ["a:1"]},
+                "task": {"type": "chief", "index": 0},
+            },
+            True,
+        ),
+        (
+            {
+                "cluster": {"chief": ["c:1"], "worker": ["a:1"]},
+                "task": {"type": "worker", "index": 0},
+            },
+            False,
+        ),
+    ],
+)
 def test_only_the_chief_writes_into_the_model_directory(monkeypatch, tmp_path, tf_config, chief):
     _with_tf_config(monkeypatch, tf_config)
     assert multi_worker.is_chief() == chief
@@ -51,10 +67,12 @@ def test_only_the_chief_writes_into_the_model_directory(monkeypatch, tmp_path, t
         assert write_dir == os.path.join(tmp_path, f".worker-worker-{index}")
 
 
-def test_a_single_process_strategy_writes_into_the_model_directory_despite_a_tf_config(monkeypatch,
-                                                                                      tmp_path):
-    _with_tf_config(monkeypatch, {"cluster": {"worker": ["a:1", "b:1"]},
-                                  "task": {"type": "worker", "index": 1}})
+def test_a_single_process_strategy_writes_into_the_model_directory_despite_a_tf_config(
+    monkeypatch, tmp_path
+):
+    _with_tf_config(
+        monkeypatch, {"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}
+    )
     assert not multi_worker.is_chief()
     assert multi_worker.is_chief(tf.distribute.get_strategy())
     assert multi_worker.write_directory(tmp_path, tf.distribute.get_strategy()) == str(tmp_path)
@@ -84,26 +102,39 @@ def test_data_sharding_gives_each_worker_its_slice_of_every_global_batch():
 
 # ---- two workers equal one process ------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def equivalence_runs(tmp_path_factory):
     """Final variables and losses of a 2-worker cluster and of one process on the same batches."""
     directory = tmp_path_factory.mktemp("equivalence")
     script = os.path.join(TESTS, "multi_worker_equivalence.py")
     workers = cluster.start_workers([script, str(directory / "cluster")])
-    single = subprocess.run([sys.executable, script, str(directory / "single.npz")], cwd=cluster.REPO,
-                            env=cluster.environment(), capture_output=True, text=True,
-                            timeout=TIMEOUT_SECONDS)
+    single = subprocess.run(
+        [sys.executable, script, str(directory / "single.npz")],
+        cwd=cluster.REPO,
+        env=cluster.environment(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+    )
     outputs = cluster.wait_all(workers, TIMEOUT_SECONDS)
     assert single.returncode == 0, single.stderr[-4000:]
     for worker, output in zip(workers, outputs):
         assert worker.returncode == 0, output[-4000:]
-    return (np.load(directory / "single.npz"),
-            [np.load(directory / f"cluster.worker-{index}.npz") for index in range(2)])
+    return (
+        np.load(directory / "single.npz"),
+        [np.load(directory / f"cluster.worker-{index}.npz") for index in range(2)],
+    )
 
 
 def _variables(run):
-    return [run[key] for key in sorted((key for key in run.files if key.startswith("variable_")),
-                                       key=lambda key: int(key.split("_")[1]))]
+    return [
+        run[key]
+        for key in sorted(
+            (key for key in run.files if key.startswith("variable_")),
+            key=lambda key: int(key.split("_")[1]),
+        )
+    ]
 
 
 @pytest.mark.slow
@@ -133,12 +164,38 @@ def test_two_workers_train_like_one_process_on_the_same_global_batch(equivalence
 
 # ---- `python -m training.train --strategy multi_worker`, killed and restarted -------------------
 
+
 def _train_arguments(model_dir, steps):
-    return ["-m", "training.train", "--config", "mnist_tiny", "--model_dir", str(model_dir),
-            "--strategy", "multi_worker", "--steps", str(steps), "--steps_per_epoch", "4",
-            "--checkpoint_every", "2", "--keep_checkpoints", "100", "--validation_steps", "1",
-            "--batch_size", "8", "--num_samples", "1", "--temperatures", "0.7",
-            "--final_eval_examples", "0", "--verbose", "2"]
+    return [
+        "-m",
+        "training.train",
+        "--config",
+        "mnist_tiny",
+        "--model_dir",
+        str(model_dir),
+        "--strategy",
+        "multi_worker",
+        "--steps",
+        str(steps),
+        "--steps_per_epoch",
+        "4",
+        "--checkpoint_every",
+        "2",
+        "--keep_checkpoints",
+        "100",
+        "--validation_steps",
+        "1",
+        "--batch_size",
+        "8",
+        "--num_samples",
+        "1",
+        "--temperatures",
+        "0.7",
+        "--final_eval_examples",
+        "0",
+        "--verbose",
+        "2",
+    ]
 
 
 def _read(path):
@@ -179,12 +236,17 @@ def test_a_cluster_with_a_killed_worker_resumes_with_the_same_command(tmp_path):
     saved = tf.train.latest_checkpoint(checkpoint_dir)
     saved_step = int(saved.rsplit("-", 1)[1])
     assert 0 < saved_step < steps
-    saved_weights = [v.numpy() for v in restore_model(model_dir, use_ema=False, checkpoint_path=saved)[0]
-                     .bijector.variables]
+    saved_weights = [
+        v.numpy()
+        for v in restore_model(model_dir, use_ema=False, checkpoint_path=saved)[
+            0
+        ].bijector.variables
+    ]
 
     restarted_logs = [str(tmp_path / f"restarted-{index}.log") for index in range(2)]
-    restarted = cluster.start_workers(_train_arguments(model_dir, steps), ports=ports,
-                                      log_paths=restarted_logs)
+    restarted = cluster.start_workers(
+        _train_arguments(model_dir, steps), ports=ports, log_paths=restarted_logs
+    )
     cluster.wait_all(restarted, TIMEOUT_SECONDS)
     outputs = [_read(path) for path in restarted_logs]
     for worker, output in zip(restarted, outputs):
@@ -196,22 +258,35 @@ def test_a_cluster_with_a_killed_worker_resumes_with_the_same_command(tmp_path):
 
     final, final_step = restore_model(model_dir, use_ema=False)
     assert final_step == steps
-    assert any(not np.array_equal(before, after.numpy())
-               for before, after in zip(saved_weights, final.bijector.variables))
+    assert any(
+        not np.array_equal(before, after.numpy())
+        for before, after in zip(saved_weights, final.bijector.variables)
+    )
     # Only the chief wrote: no worker's temporary copy is left, no half-written checkpoint either.
-    assert not [name for name in os.listdir(model_dir) if name.startswith(multi_worker.WORKER_DIRECTORY_PREFIX)]
-    assert multi_worker.remove_partial_checkpoints(checkpoint_dir) == []
+    assert not [
+        name
+        for name in os.listdir(model_dir)
+        if name.startswith(multi_worker.WORKER_DIRECTORY_PREFIX)
+    ]
+    assert checkpoint_files.remove_partial_checkpoints(checkpoint_dir) == []
 
 
 # ---- reproducibility ---------------------------------------------------------------------------
+
 
 def _train_in_process(model_dir, seed):
     from tfglow import recipe
     from training import configs
 
     config = configs.get_config("mnist_tiny").replace(
-        steps=4, steps_per_epoch=4, checkpoint_every=4, validation_steps=1, num_samples=1,
-        sample_temperatures=(0.7,), seed=seed)
+        steps=4,
+        steps_per_epoch=4,
+        checkpoint_every=4,
+        validation_steps=1,
+        num_samples=1,
+        sample_temperatures=(0.7,),
+        seed=seed,
+    )
     result = recipe.train(config, model_dir, verbose=0)
     assert result.end_step == 4
     return [variable.numpy() for variable in result.model.bijector.variables]
@@ -229,10 +304,16 @@ def test_two_single_device_runs_with_the_same_seed_end_with_identical_weights(tm
 
 # ---- a save killed midway ---------------------------------------------------------------------
 
+
 def _saver(directory, mode):
-    return subprocess.Popen([sys.executable, os.path.join(TESTS, "checkpoint_saver.py"), str(directory), mode],
-                            cwd=cluster.REPO, env=cluster.environment(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, os.path.join(TESTS, "checkpoint_saver.py"), str(directory), mode],
+        cwd=cluster.REPO,
+        env=cluster.environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _restore_number(directory):
@@ -254,9 +335,16 @@ def test_a_save_killed_before_it_commits_leaves_the_previous_checkpoint_as_lates
     assert process.returncode == -signal.SIGKILL, output[-4000:]
     assert any(name.startswith("ckpt-2") for name in os.listdir(tmp_path))  # written, not committed
     assert _restore_number(tmp_path) == 1
-    removed = multi_worker.remove_partial_checkpoints(tmp_path)
-    assert removed and all(os.path.basename(path).startswith("ckpt-2") for path in removed)
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index"]
+    # ckpt-2 is whole, only not yet named by the state file: nothing is partial, nothing deleted.
+    assert checkpoint_files.remove_partial_checkpoints(tmp_path) == []
+    assert sorted(os.listdir(tmp_path)) == [
+        "checkpoint",
+        "ckpt-1.data-00000-of-00001",
+        "ckpt-1.index",
+        "ckpt-2.data-00000-of-00001",
+        "ckpt-2.index",
+    ]
+    assert checkpoint_files.resumable_checkpoints(tmp_path)[0] == str(tmp_path / "ckpt-1")
     assert _restore_number(tmp_path) == 1
 
 
@@ -265,8 +353,10 @@ def test_a_save_killed_while_writing_its_files_leaves_whole_checkpoints_only(tmp
     deadline = time.monotonic() + TIMEOUT_SECONDS
     try:
         # Kill while a later save is being staged: TensorFlow writes `<prefix>_temp/` first.
-        while not (tf.train.latest_checkpoint(str(tmp_path))
-                   and any("_temp" in name for name in os.listdir(tmp_path))):
+        while not (
+            tf.train.latest_checkpoint(str(tmp_path))
+            and any("_temp" in name for name in os.listdir(tmp_path))
+        ):
             assert process.poll() is None, process.stdout.read()
             assert time.monotonic() < deadline, "no save in progress within the time limit"
             time.sleep(0.001)
@@ -277,11 +367,13 @@ def test_a_save_killed_while_writing_its_files_leaves_whole_checkpoints_only(tmp
         process.communicate()
     number = _restore_number(tmp_path)
     assert number >= 1
-    multi_worker.remove_partial_checkpoints(tmp_path)
+    removed = checkpoint_files.remove_partial_checkpoints(tmp_path)
+    assert removed and all("_temp" in path for path in removed)
     assert not any("_temp" in name for name in os.listdir(tmp_path))
     assert _restore_number(tmp_path) == number
     # Saving goes on after the clean-up.
     variable = tf.Variable(tf.zeros([4]))
-    tf.train.CheckpointManager(tf.train.Checkpoint(other=variable), str(tmp_path), max_to_keep=2).save(
-        checkpoint_number=number + 1)
+    tf.train.CheckpointManager(
+        tf.train.Checkpoint(other=variable), str(tmp_path), max_to_keep=2
+    ).save(checkpoint_number=number + 1)
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith(f"ckpt-{number + 1}")

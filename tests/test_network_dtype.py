@@ -18,9 +18,14 @@ def _normal(shape, dtype=tf.float32, seed=0):
 
 def _unfolded(network, h):
     """The network as the paper writes it: conv, ActNorm, ReLU, conv, ActNorm, ReLU, zero conv."""
-    conv = lambda x, kernel: tf.nn.conv2d(x, kernel, strides=1, padding="SAME")
-    for kernel, act_norm in [(network.input_conv.kernel, network.input_act_norm),
-                             (network.hidden_conv.kernel, network.hidden_act_norm)]:
+
+    def conv(x, kernel):
+        return tf.nn.conv2d(x, kernel, strides=1, padding="SAME")
+
+    for kernel, act_norm in [
+        (network.input_conv.kernel, network.input_act_norm),
+        (network.hidden_conv.kernel, network.hidden_act_norm),
+    ]:
         h = tf.nn.relu((conv(h, kernel) + act_norm.loc) * tf.exp(act_norm.log_scale))
     output = network.output_conv
     return (conv(h, output.kernel) + output.bias) * tf.exp(3.0 * output.log_gain)
@@ -40,8 +45,11 @@ def test_folded_act_norm_initialises_from_the_raw_convolution_once():
     network(x)
     raw = tf.nn.conv2d(x, network.input_conv.kernel, strides=1, padding="SAME").numpy()
     np.testing.assert_allclose(network.input_act_norm.loc, -raw.mean(axis=(0, 1, 2)), rtol=1e-10)
-    np.testing.assert_allclose(np.exp(-network.input_act_norm.log_scale.numpy()),
-                               raw.std(axis=(0, 1, 2)) + 1e-6, rtol=1e-10)
+    np.testing.assert_allclose(
+        np.exp(-network.input_act_norm.log_scale.numpy()),
+        raw.std(axis=(0, 1, 2)) + 1e-6,
+        rtol=1e-10,
+    )
     loc = network.input_act_norm.loc.numpy()
     network(x * 2.0)  # a second batch does not re-initialise
     np.testing.assert_array_equal(network.input_act_norm.loc.numpy(), loc)

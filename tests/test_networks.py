@@ -68,11 +68,15 @@ def test_coupling_network_is_reproducible_with_a_seed():
     for a, b in zip(first.trainable_variables, second.trainable_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     other = GlowCouplingNetwork(2, 4, hidden_channels=8, seed=4)
-    kernels = [first.input_conv.kernel, first.hidden_conv.kernel, other.input_conv.kernel,
-               other.hidden_conv.kernel]
+    kernels = [
+        first.input_conv.kernel,
+        first.hidden_conv.kernel,
+        other.input_conv.kernel,
+        other.hidden_conv.kernel,
+    ]
     leading_draws = [kernel.numpy().ravel()[:16] for kernel in kernels]
     for i, a in enumerate(leading_draws):  # no two kernels share a random stream
-        for b in leading_draws[i + 1:]:
+        for b in leading_draws[i + 1 :]:
             assert not np.any(np.isclose(a, b, rtol=0, atol=1e-9))
 
 
@@ -90,18 +94,22 @@ def test_every_network_variable_gets_a_gradient_after_randomisation():
 def test_coupling_network_in_tf_function_with_unknown_batch():
     network = GlowCouplingNetwork(2, 4, hidden_channels=8, seed=0)
     flow_testing.randomize_variables(network)
-    call = tf.function(network.__call__,
-                       input_signature=[tf.TensorSpec([None, 4, 4, 2], tf.float32)])
+    call = tf.function(
+        network.__call__, input_signature=[tf.TensorSpec([None, 4, 4, 2], tf.float32)]
+    )
     x = _images(shape=(3, 4, 4, 2))
     np.testing.assert_allclose(call(x), network(x), atol=1e-6)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: Conv2D(0, 4, kernel_size=3),
-    lambda: Conv2D(2, 4, kernel_size=0),
-    lambda: ZeroConv2D(2, 0),
-    lambda: GlowCouplingNetwork(2, 4, hidden_channels=0),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Conv2D(0, 4, kernel_size=3),
+        lambda: Conv2D(2, 4, kernel_size=0),
+        lambda: ZeroConv2D(2, 0),
+        lambda: GlowCouplingNetwork(2, 4, hidden_channels=0),
+    ],
+)
 def test_constructor_errors_name_the_value(make):
     with pytest.raises(ValueError, match=">= 1, got 0"):
         make()

@@ -34,10 +34,12 @@ def test_shuffle_inverse_gathers_channels_in_permutation_order():
 
 
 def test_shuffle_is_reproducible_from_seed_or_global_seed():
-    np.testing.assert_array_equal(ShuffleChannels(16, seed=4).permutation,
-                                  ShuffleChannels(16, seed=4).permutation)
-    assert not np.array_equal(ShuffleChannels(16, seed=4).permutation,
-                              ShuffleChannels(16, seed=5).permutation)
+    np.testing.assert_array_equal(
+        ShuffleChannels(16, seed=4).permutation, ShuffleChannels(16, seed=4).permutation
+    )
+    assert not np.array_equal(
+        ShuffleChannels(16, seed=4).permutation, ShuffleChannels(16, seed=5).permutation
+    )
     tf.random.set_seed(9)
     first = ShuffleChannels(16).permutation.numpy()
     tf.random.set_seed(9)
@@ -115,8 +117,9 @@ def test_shuffle_permutation_survives_checkpoint_and_saved_model(tmp_path):
 
     module = tf.Module()
     module.shuffle = shuffle
-    module.inverse = tf.function(shuffle.inverse,
-                                 input_signature=[tf.TensorSpec([None, 1, 1, 16], tf.float32)])
+    module.inverse = tf.function(
+        shuffle.inverse, input_signature=[tf.TensorSpec([None, 1, 1, 16], tf.float32)]
+    )
     tf.saved_model.save(module, str(tmp_path / "saved_model"))
     loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
     x = _images(shape=(2, 1, 1, 16))
@@ -132,8 +135,9 @@ def test_shuffle_rejects_bad_channels():
 
 def test_shuffle_with_validate_args_rejects_unknown_wrong_channels_at_run_time():
     shuffle = ShuffleChannels(CHANNELS, seed=0, validate_args=True)
-    inverse = tf.function(shuffle.inverse,
-                          input_signature=[tf.TensorSpec([None, 2, 2, None], tf.float32)])
+    inverse = tf.function(
+        shuffle.inverse, input_signature=[tf.TensorSpec([None, 2, 2, None], tf.float32)]
+    )
     np.testing.assert_array_equal(inverse(_images()), shuffle.inverse(_images()))
     with pytest.raises(tf.errors.InvalidArgumentError, match="wrong number of channels"):
         inverse(tf.zeros([1, 2, 2, 5]))

@@ -1,6 +1,8 @@
-"""Reversible gradients (`GlowConfig.reversible_gradients`) equal standard backprop, in every variant.
+"""Reversible gradients (`GlowConfig.reversible_gradients`) equal standard backprop, in every
+variant.
 
-Each case builds the same flow twice, standard and reversible, with identical variables, and compares
+Each case builds the same flow twice, standard and reversible, with identical variables, and
+compares
 the loss, the latents, the log-det and the gradient of every trainable variable.
 """
 
@@ -41,7 +43,11 @@ def _images(config: GlowConfig, count=3, seed=0):
 
 
 def _labels(config: GlowConfig, count=3):
-    return None if config.num_classes is None else np.arange(count, dtype=np.int32) % config.num_classes
+    return (
+        None
+        if config.num_classes is None
+        else np.arange(count, dtype=np.int32) % config.num_classes
+    )
 
 
 def _loss_and_gradients(model, images, labels):
@@ -50,7 +56,8 @@ def _loss_and_gradients(model, images, labels):
         loss = bits
         if model.classifier is not None:
             loss = bits + model.config.classifier_weight * model.classifier.bits(
-                model.bijector, eps, labels)
+                model.bijector, eps, labels
+            )
         loss = tf.reduce_mean(loss)
     return loss, tape.gradient(loss, model.trainable_variables)
 
@@ -83,13 +90,20 @@ def test_latents_and_log_det_equal_standard_mode(case):
     images, labels = _images(config), _labels(config)
     kwargs = {} if labels is None else {"labels": labels}
     flow = standard.to_flow(images)
-    np.testing.assert_allclose(reversible.bijector.inverse(flow, **kwargs),
-                               standard.bijector.inverse(flow, **kwargs), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        reversible.bijector.inverse(flow, **kwargs),
+        standard.bijector.inverse(flow, **kwargs),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     np.testing.assert_allclose(
         reversible.bijector.inverse_log_det_jacobian(flow, event_ndims=3, **kwargs),
-        standard.bijector.inverse_log_det_jacobian(flow, event_ndims=3, **kwargs), rtol=1e-12)
-    np.testing.assert_allclose(reversible.log_prob(images, labels), standard.log_prob(images, labels),
-                               rtol=1e-12)
+        standard.bijector.inverse_log_det_jacobian(flow, event_ndims=3, **kwargs),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        reversible.log_prob(images, labels), standard.log_prob(images, labels), rtol=1e-12
+    )
 
 
 def test_distribution_log_prob_and_a_tf_function_with_unknown_batch_use_it():
@@ -103,6 +117,7 @@ def test_distribution_log_prob_and_a_tf_function_with_unknown_batch_use_it():
             with tf.GradientTape() as tape:
                 loss = -tf.reduce_mean(model.distribution().log_prob(y))
             return tape.gradient(loss, model.trainable_variables)
+
         return step(flow)
 
     for want, got in zip(gradients(standard), gradients(reversible)):
@@ -116,7 +131,7 @@ def test_float32_gradients_of_a_briefly_trained_model_match_to_1e_4():
     images = np.zeros((64, 8, 8, 1), np.uint8)
     for index in range(64):
         top, left = rng.integers(0, 4, size=2)
-        images[index, top:top + 4, left:left + 4] = rng.integers(150, 256)
+        images[index, top : top + 4, left : left + 4] = rng.integers(150, 256)
     standard = GlowModel(config)
     standard.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
     standard.fit(images, batch_size=16, epochs=3, verbose=0)
@@ -125,8 +140,9 @@ def test_float32_gradients_of_a_briefly_trained_model_match_to_1e_4():
         target.assign(source)
     _, expected = _loss_and_gradients(standard, images[:16], None)
     _, actual = _loss_and_gradients(reversible, images[:16], None)
-    difference = np.sqrt(sum(np.sum((np.asarray(a) - np.asarray(e)) ** 2)
-                             for a, e in zip(actual, expected)))
+    difference = np.sqrt(
+        sum(np.sum((np.asarray(a) - np.asarray(e)) ** 2) for a, e in zip(actual, expected))
+    )
     norm = np.sqrt(sum(np.sum(np.asarray(e) ** 2) for e in expected))
     assert difference / norm < 1e-4
 
@@ -189,10 +205,17 @@ def _step_memory_mb(depth: int, mode: str) -> float:
     import sys
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CPU_ALLOCATOR_USE_BFC="true",
-                       PYTHONPATH=repo)
-    process = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(depth), mode], cwd=repo,
-                             env=environment, capture_output=True, text=True, timeout=300)
+    environment = dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CPU_ALLOCATOR_USE_BFC="true", PYTHONPATH=repo
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(depth), mode],
+        cwd=repo,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert process.returncode == 0, process.stderr[-3000:]
     return json.loads(process.stdout.strip().splitlines()[-1])
 

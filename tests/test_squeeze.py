@@ -58,8 +58,9 @@ def test_forward_rejects_channels_not_divisible_by_factor_squared():
 
 def test_validate_args_rejects_odd_side_unknown_when_traced():
     squeeze = Squeeze(validate_args=True)
-    inverse = tf.function(squeeze.inverse,
-                          input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
+    inverse = tf.function(
+        squeeze.inverse, input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)]
+    )
     assert inverse(tf.zeros([2, 4, 6, 1])).shape == (2, 2, 3, 4)
     with pytest.raises(tf.errors.InvalidArgumentError, match="divisible by 2"):
         inverse(tf.zeros([2, 4, 5, 1]))
@@ -82,10 +83,12 @@ def test_log_det_is_zero_per_example_and_matches_brute_force_jacobian():
 
 def test_tf_function_with_unknown_batch():
     squeeze = Squeeze()
-    inverse = tf.function(squeeze.inverse,
-                          input_signature=[tf.TensorSpec([None, 4, 4, 2], tf.float32)])
-    forward = tf.function(squeeze.forward,
-                          input_signature=[tf.TensorSpec([None, 2, 2, 8], tf.float32)])
+    inverse = tf.function(
+        squeeze.inverse, input_signature=[tf.TensorSpec([None, 4, 4, 2], tf.float32)]
+    )
+    forward = tf.function(
+        squeeze.forward, input_signature=[tf.TensorSpec([None, 2, 2, 8], tf.float32)]
+    )
     x = _images()
     z = inverse(x)
     assert z.shape == (3, 2, 2, 8)
@@ -99,8 +102,9 @@ def test_two_leading_batch_dims():
     x = _images(shape=(2, 3, 4, 4, 2))
     z = squeeze.inverse(x)
     assert z.shape == (2, 3, 2, 2, 8)
-    np.testing.assert_array_equal(tf.reshape(z, [6, 2, 2, 8]),
-                                  squeeze.inverse(tf.reshape(x, [6, 4, 4, 2])))
+    np.testing.assert_array_equal(
+        tf.reshape(z, [6, 2, 2, 8]), squeeze.inverse(tf.reshape(x, [6, 4, 4, 2]))
+    )
     assert squeeze.inverse_log_det_jacobian(x, event_ndims=3).shape == (2, 3)
     flow_testing.assert_round_trip(squeeze, x, atol=0.0)
 
@@ -122,8 +126,9 @@ def test_composes_in_transformed_distribution():
     x = _images(shape=(2, 3, 4, 4, 2))
     log_prob = distribution.log_prob(x)
     flow_testing.assert_tensor_is_good(log_prob, shape=(2, 3))
-    np.testing.assert_allclose(log_prob, tfd.Sample(tfd.Normal(0.0, 1.0), [4, 4, 2]).log_prob(x),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        log_prob, tfd.Sample(tfd.Normal(0.0, 1.0), [4, 4, 2]).log_prob(x), rtol=1e-6
+    )
     assert distribution.sample(5, seed=1).shape == (5, 4, 4, 2)
 
 

@@ -41,10 +41,14 @@ def test_inverse_standardises_with_mean_then_log_std_halves():
     parameters = prior.mean_log_std.numpy() + prior.class_embedding.numpy()[LABELS.numpy()]
     mean = parameters[:, None, None, :CHANNELS]
     log_std = parameters[:, None, None, CHANNELS:]
-    np.testing.assert_allclose(prior.inverse(x, labels=LABELS), (x - mean) * np.exp(-log_std),
-                               atol=1e-6)
-    np.testing.assert_allclose(prior.inverse_log_det_jacobian(x, 3, labels=LABELS),
-                               -4 * log_std.sum(axis=(1, 2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(
+        prior.inverse(x, labels=LABELS), (x - mean) * np.exp(-log_std), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        prior.inverse_log_det_jacobian(x, 3, labels=LABELS),
+        -4 * log_std.sum(axis=(1, 2, 3)),
+        rtol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("num_classes,kwargs", [(None, {}), (NUM_CLASSES, {"labels": LABELS})])
@@ -54,8 +58,7 @@ def test_round_trip(num_classes, kwargs, dtype, atol):
     flow_testing.assert_round_trip(prior, _images(dtype), atol=atol, **kwargs)
 
 
-@pytest.mark.parametrize("num_classes,kwargs",
-                         [(None, {}), (NUM_CLASSES, {"labels": LABELS[:2]})])
+@pytest.mark.parametrize("num_classes,kwargs", [(None, {}), (NUM_CLASSES, {"labels": LABELS[:2]})])
 def test_log_det_matches_brute_force_jacobian(num_classes, kwargs):
     prior = _randomized_prior(num_classes, tf.float64)
     x = _images(tf.float64, shape=(2, 2, 2, CHANNELS))
@@ -68,13 +71,13 @@ def test_tf_function_with_unknown_batch_and_labels():
     specs = [tf.TensorSpec([None, 2, 2, CHANNELS], tf.float32), tf.TensorSpec([None], tf.int32)]
     inverse = tf.function(
         lambda x, y: (prior.inverse(x, labels=y), prior.inverse_log_det_jacobian(x, 3, labels=y)),
-        input_signature=specs)
+        input_signature=specs,
+    )
     forward = tf.function(lambda z, y: prior.forward(z, labels=y), input_signature=specs)
     x = _images()
     z, ildj = inverse(x, LABELS)
     np.testing.assert_allclose(z, prior.inverse(x, labels=LABELS), atol=1e-6)
-    np.testing.assert_allclose(ildj, prior.inverse_log_det_jacobian(x, 3, labels=LABELS),
-                               rtol=1e-6)
+    np.testing.assert_allclose(ildj, prior.inverse_log_det_jacobian(x, 3, labels=LABELS), rtol=1e-6)
     np.testing.assert_allclose(forward(z, LABELS), x, atol=1e-5)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels must be in \[0, 3\)"):
         inverse(x, tf.constant([0, 3, 1]))
@@ -86,8 +89,9 @@ def test_two_leading_batch_dims():
     labels = tf.constant([[0, 1, 2], [2, 2, 0]])
     ildj = prior.inverse_log_det_jacobian(x, event_ndims=3, labels=labels)
     assert ildj.shape == (2, 3)
-    folded = prior.inverse_log_det_jacobian(tf.reshape(x, [6, 2, 2, CHANNELS]), event_ndims=3,
-                                            labels=tf.reshape(labels, [6]))
+    folded = prior.inverse_log_det_jacobian(
+        tf.reshape(x, [6, 2, 2, CHANNELS]), event_ndims=3, labels=tf.reshape(labels, [6])
+    )
     np.testing.assert_allclose(tf.reshape(ildj, [6]), folded, rtol=1e-6)
     flow_testing.assert_round_trip(prior, x, labels=labels)
     unconditional = _randomized_prior()
@@ -99,8 +103,9 @@ def test_every_trainable_variable_gets_a_gradient():
     prior = _randomized_prior(NUM_CLASSES)
     x = _images()
     with tf.GradientTape() as tape:
-        loss = (tf.reduce_sum(prior.inverse(x, labels=LABELS) ** 2)
-                - tf.reduce_sum(prior.inverse_log_det_jacobian(x, 3, labels=LABELS)))
+        loss = tf.reduce_sum(prior.inverse(x, labels=LABELS) ** 2) - tf.reduce_sum(
+            prior.inverse_log_det_jacobian(x, 3, labels=LABELS)
+        )
     gradients = tape.gradient(loss, prior.trainable_variables)
     assert len(gradients) == 2
     assert all(g is not None and np.any(tf.convert_to_tensor(g).numpy() != 0) for g in gradients)
@@ -113,8 +118,9 @@ def test_different_labels_give_different_log_probs():
     log_prob = distribution.log_prob(x, bijector_kwargs={"labels": tf.range(NUM_CLASSES)})
     flow_testing.assert_tensor_is_good(log_prob, shape=(NUM_CLASSES,))
     assert len(np.unique(log_prob.numpy())) == NUM_CLASSES
-    expected = (_base().log_prob(prior.inverse(x, labels=tf.range(NUM_CLASSES)))
-                + prior.inverse_log_det_jacobian(x, 3, labels=tf.range(NUM_CLASSES)))
+    expected = _base().log_prob(
+        prior.inverse(x, labels=tf.range(NUM_CLASSES))
+    ) + prior.inverse_log_det_jacobian(x, 3, labels=tf.range(NUM_CLASSES))
     np.testing.assert_allclose(log_prob, expected, rtol=1e-6)
     samples = distribution.sample(bijector_kwargs={"labels": tf.range(NUM_CLASSES)}, seed=1)
     flow_testing.assert_tensor_is_good(samples, shape=(NUM_CLASSES, 2, 2, CHANNELS))

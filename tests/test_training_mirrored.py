@@ -16,7 +16,8 @@ STEPS = 3
 
 
 def _run_comparison() -> dict:
-    """Trains the same model on the same batches on 1 device and on 2 replicas; returns measurements."""
+    """Trains the same model on the same batches on 1 device and on 2 replicas; returns
+    measurements."""
     import numpy as np
     import tensorflow as tf
     import tf_keras
@@ -36,14 +37,19 @@ def _run_comparison() -> dict:
     rng = np.random.default_rng(0)
     batches = rng.integers(0, 256, size=(STEPS + 1, 8, *config.image_shape), dtype=np.uint8)
     # The images vary per channel position so that every ActNorm gets distinct statistics.
-    batches = (batches // 2 + np.arange(8, dtype=np.uint8).reshape(1, 1, 8, 1, 1) * 10).astype(np.uint8)
+    batches = (batches // 2 + np.arange(8, dtype=np.uint8).reshape(1, 1, 8, 1, 1) * 10).astype(
+        np.uint8
+    )
 
     class RecordActNormInit(tf_keras.callbacks.Callback):
         """Reads the ActNorm variables when training begins: just after the data-dependent init."""
 
         def on_train_begin(self, logs=None):
-            self.values = {v.name: np.asarray(v.numpy()) for v in self.model.bijector.variables
-                           if "act_norm" in v.name and v.dtype != tf.bool}
+            self.values = {
+                v.name: np.asarray(v.numpy())
+                for v in self.model.bijector.variables
+                if "act_norm" in v.name and v.dtype != tf.bool
+            }
 
     def train(strategy):
         with strategy.scope():
@@ -53,8 +59,13 @@ def _run_comparison() -> dict:
             model.compile(optimizer=tf_keras.optimizers.SGD(0.05, momentum=0.9))
         recorder = RecordActNormInit()
         # One step per epoch: each epoch's loss is the loss of one batch, before its update.
-        losses = model.fit(tf.data.Dataset.from_tensor_slices(batches), epochs=STEPS + 1, steps_per_epoch=1,
-                           callbacks=[recorder], verbose=0).history["bits_per_dim"]
+        losses = model.fit(
+            tf.data.Dataset.from_tensor_slices(batches),
+            epochs=STEPS + 1,
+            steps_per_epoch=1,
+            callbacks=[recorder],
+            verbose=0,
+        ).history["bits_per_dim"]
         return model, losses, recorder.values
 
     single, single_losses, single_init = train(tf.distribute.get_strategy())
@@ -66,7 +77,10 @@ def _run_comparison() -> dict:
         return max(float(np.max(np.abs(v - values[0]))) for v in values) if values[0].size else 0.0
 
     # The flow's variables (the metric's running totals are per replica by design).
-    weights = [(s.numpy(), m.numpy()) for s, m in zip(single.bijector.variables, mirrored.bijector.variables)]
+    weights = [
+        (s.numpy(), m.numpy())
+        for s, m in zip(single.bijector.variables, mirrored.bijector.variables)
+    ]
     return {
         "replicas": strategy.num_replicas_in_sync,
         "devices": list(strategy.extended.worker_devices),
@@ -74,17 +88,25 @@ def _run_comparison() -> dict:
         "mirrored_losses": mirrored_losses,
         "act_norm_variables": len(single_init),
         "act_norm_init_max_difference": max(
-            float(np.max(np.abs(single_init[name] - mirrored_init[name]))) for name in single_init),
-        "act_norm_init_is_data_dependent": all(np.any(value != 0) for value in single_init.values()),
+            float(np.max(np.abs(single_init[name] - mirrored_init[name]))) for name in single_init
+        ),
+        "act_norm_init_is_data_dependent": all(
+            np.any(value != 0) for value in single_init.values()
+        ),
         "model_replica_spread": max(replica_spread(v) for v in mirrored.bijector.variables),
         "optimizer_replica_spread": max(replica_spread(v) for v in mirrored.optimizer.variables),
         "mirrored_variable_count": sum(
-            len(getattr(v, "values", ())) == REPLICAS for v in mirrored.bijector.variables),
+            len(getattr(v, "values", ())) == REPLICAS for v in mirrored.bijector.variables
+        ),
         "variable_count": len(mirrored.bijector.variables),
         "weights_max_relative_difference": max(
-            float(np.max(np.abs(s - m) / (np.abs(s) + 1e-3))) for s, m in weights if s.dtype != bool),
-        "weights_changed": any(not np.allclose(s, i) for (s, _), i in zip(
-            weights, [v.numpy() for v in GlowModel(config).bijector.variables]) if s.dtype != bool),
+            float(np.max(np.abs(s - m) / (np.abs(s) + 1e-3))) for s, m in weights if s.dtype != bool
+        ),
+        "weights_changed": any(
+            not np.allclose(s, i)
+            for (s, _), i in zip(weights, [v.numpy() for v in GlowModel(config).bijector.variables])
+            if s.dtype != bool
+        ),
     }
 
 
@@ -93,8 +115,14 @@ def comparison():
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     environment["PYTHONPATH"] = repo + os.pathsep + environment.get("PYTHONPATH", "")
-    process = subprocess.run([sys.executable, os.path.abspath(__file__)], capture_output=True, text=True,
-                             env=environment, timeout=600, cwd=repo)
+    process = subprocess.run(
+        [sys.executable, os.path.abspath(__file__)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+        cwd=repo,
+    )
     assert process.returncode == 0, process.stderr[-4000:]
     return json.loads(process.stdout.strip().splitlines()[-1])
 
@@ -114,7 +142,9 @@ def test_actnorm_data_init_is_the_same_on_every_replica_and_as_on_one_device(com
 def test_loss_of_each_batch_on_two_replicas_equals_the_single_device_loss(comparison):
     single, mirrored = comparison["single_losses"], comparison["mirrored_losses"]
     assert len(single) == len(mirrored) == STEPS + 1
-    assert len(set(single)) == len(single)  # training changes the loss: the comparison is not vacuous
+    assert len(set(single)) == len(
+        single
+    )  # training changes the loss: the comparison is not vacuous
     for one_device, two_replicas in zip(single, mirrored):
         assert abs(two_replicas - one_device) <= 1e-5 * abs(one_device)
 

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from tfglow import GlowConfig
-from tfglow.recipe import LinearWarmup, TrainingConfig, image_grid, make_optimizer, write_png
+from tfglow.images import write_png
+from tfglow.recipe import LinearWarmup, TrainingConfig, image_grid, make_optimizer
 from tfglow.recipe.checkpointing import write_configs
 from training import configs
 from training import train as train_program
@@ -81,27 +82,76 @@ def test_every_named_config_matches_its_paper_model():
 
 def test_flags_override_the_named_config():
     parser = train_program.build_parser()
-    arguments = parser.parse_args([
-        "--config", "mnist_tiny", "--model_dir", "unused", "--steps_per_level", "4",
-        "--hidden_channels", "128", "--num_classes", "10", "--no-learn_top_prior", "--model_seed", "5",
-        "--seed", "3", "--ema", "0.99", "--clip_norm", "0", "--learning_rate", "2e-4", "--steps", "7",
-        "--image_shape", "28,28,1", "--coupling", "additive", "--jit_compile"])
+    arguments = parser.parse_args(
+        [
+            "--config",
+            "mnist_tiny",
+            "--model_dir",
+            "unused",
+            "--steps_per_level",
+            "4",
+            "--hidden_channels",
+            "128",
+            "--num_classes",
+            "10",
+            "--no-learn_top_prior",
+            "--model_seed",
+            "5",
+            "--seed",
+            "3",
+            "--ema",
+            "0.99",
+            "--clip_norm",
+            "0",
+            "--learning_rate",
+            "2e-4",
+            "--steps",
+            "7",
+            "--image_shape",
+            "28,28,1",
+            "--coupling",
+            "additive",
+            "--jit_compile",
+        ]
+    )
     config = train_program.config_from_arguments(arguments)
     expected_model = configs.get_config("mnist_tiny").model.replace(
-        steps_per_level=4, hidden_channels=128, num_classes=10, learn_top_prior=False, seed=5,
-        coupling="additive")
+        steps_per_level=4,
+        hidden_channels=128,
+        num_classes=10,
+        learn_top_prior=False,
+        seed=5,
+        coupling="additive",
+    )
     assert config.model == expected_model
-    assert (config.seed, config.ema_momentum, config.clip_norm, config.learning_rate, config.steps,
-            config.jit_compile) == (3, 0.99, None, 2e-4, 7, True)
+    assert (
+        config.seed,
+        config.ema_momentum,
+        config.clip_norm,
+        config.learning_rate,
+        config.steps,
+        config.jit_compile,
+    ) == (3, 0.99, None, 2e-4, 7, True)
     untouched = train_program.config_from_arguments(
-        parser.parse_args(["--config", "mnist_cpu", "--model_dir", "unused"]))
+        parser.parse_args(["--config", "mnist_cpu", "--model_dir", "unused"])
+    )
     assert untouched == configs.get_config("mnist_cpu")
 
 
 def test_a_time_limit_is_refused_across_workers(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        train_program.main(["--config", "mnist_tiny", "--model_dir", "unused", "--strategy",
-                            "multi_worker", "--max_minutes", "5"])
+        train_program.main(
+            [
+                "--config",
+                "mnist_tiny",
+                "--model_dir",
+                "unused",
+                "--strategy",
+                "multi_worker",
+                "--max_minutes",
+                "5",
+            ]
+        )
     assert exit_info.value.code == 2
     assert "--max_minutes cannot be used with --strategy multi_worker" in capsys.readouterr().err
 
@@ -110,13 +160,17 @@ def test_a_model_directory_of_another_model_is_refused_naming_the_field(tmp_path
     """Resuming a run saved with another scale floor stops before anything is written."""
     first = ["--config", "mnist_tiny", "--model_dir", str(tmp_path), "--scale_floor", "0.01"]
     configs_path = tmp_path / "glow_config.json"
-    write_configs(tmp_path, train_program.config_from_arguments(
-        train_program.build_parser().parse_args(first)))
+    write_configs(
+        tmp_path,
+        train_program.config_from_arguments(train_program.build_parser().parse_args(first)),
+    )
     saved = configs_path.read_text()
     assert train_program.main(["--config", "mnist_tiny", "--model_dir", str(tmp_path)]) == 2
     assert "scale_floor: saved 0.01, requested 0.2" in capsys.readouterr().err
     assert configs_path.read_text() == saved and sorted(os.listdir(tmp_path)) == [
-        "glow_config.json", "training_config.json"]
+        "glow_config.json",
+        "training_config.json",
+    ]
 
 
 def test_help_documents_every_model_field(capsys):
@@ -126,15 +180,30 @@ def test_help_documents_every_model_field(capsys):
     text = capsys.readouterr().out
     for field in GlowConfig.__dataclass_fields__:
         assert f"--{'model_seed' if field == 'seed' else field}" in text, field
-    for flag in ("--strategy", "--cpu_devices", "--steps", "--epochs", "--ema", "--checkpoint_every"):
+    for flag in (
+        "--strategy",
+        "--cpu_devices",
+        "--steps",
+        "--epochs",
+        "--ema",
+        "--checkpoint_every",
+    ):
         assert flag in text
 
 
 def test_image_grid_places_images_row_by_row_with_gaps(tmp_path):
     cells = np.stack([np.full((2, 3, 1), value, np.uint8) for value in (10, 20, 30)])
     grid = image_grid(cells, columns=2).numpy()
-    assert grid.shape == (2 * 2 + 2, 2 * 3 + 2, 1)  # two rows, two columns, one 2-pixel gap each way
-    assert (grid[0:2, 0:3] == 10).all() and (grid[0:2, 5:8] == 20).all() and (grid[4:6, 0:3] == 30).all()
+    assert grid.shape == (
+        2 * 2 + 2,
+        2 * 3 + 2,
+        1,
+    )  # two rows, two columns, one 2-pixel gap each way
+    assert (
+        (grid[0:2, 0:3] == 10).all()
+        and (grid[0:2, 5:8] == 20).all()
+        and (grid[4:6, 0:3] == 30).all()
+    )
     assert (grid[4:6, 5:8] == 0).all() and (grid[2:4] == 0).all() and (grid[:, 3:5] == 0).all()
     path = tmp_path / "grid.png"
     write_png(path, grid)
@@ -145,7 +214,9 @@ def test_sample_grids_show_the_model_samples_and_survive_an_overflow(monkeypatch
     from tfglow import GlowModel
     from tfglow.recipe.sample_pictures import sample_grids
 
-    model = GlowModel(GlowConfig(image_shape=(8, 8, 1), num_levels=2, steps_per_level=1, hidden_channels=8))
+    model = GlowModel(
+        GlowConfig(image_shape=(8, 8, 1), num_levels=2, steps_per_level=1, hidden_channels=8)
+    )
     model.initialize(np.random.default_rng(0).integers(0, 256, (4, 8, 8, 1), dtype=np.uint8))
     grids = sample_grids(model, [0.7, 1.0], num_samples=4, seed=3)
     for temperature, grid in grids.items():

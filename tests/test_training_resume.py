@@ -19,10 +19,35 @@ TIMEOUT_SECONDS = 300
 
 
 def _command(model_dir):
-    return [sys.executable, "-m", "training.train", "--config", "mnist_tiny", "--model_dir", str(model_dir),
-            "--steps", str(STEPS), "--steps_per_epoch", "20", "--checkpoint_every", "3",
-            "--keep_checkpoints", "100", "--validation_steps", "1", "--batch_size", "8",
-            "--num_samples", "1", "--temperatures", "0.7", "--final_eval_examples", "0", "--verbose", "2"]
+    return [
+        sys.executable,
+        "-m",
+        "training.train",
+        "--config",
+        "mnist_tiny",
+        "--model_dir",
+        str(model_dir),
+        "--steps",
+        str(STEPS),
+        "--steps_per_epoch",
+        "20",
+        "--checkpoint_every",
+        "3",
+        "--keep_checkpoints",
+        "100",
+        "--validation_steps",
+        "1",
+        "--batch_size",
+        "8",
+        "--num_samples",
+        "1",
+        "--temperatures",
+        "0.7",
+        "--final_eval_examples",
+        "0",
+        "--verbose",
+        "2",
+    ]
 
 
 def _environment():
@@ -33,11 +58,19 @@ def _environment():
 
 def test_a_killed_run_resumes_from_its_last_checkpoint_with_the_same_command(tmp_path):
     checkpoint_dir = os.path.join(tmp_path, "checkpoints")
-    process = subprocess.Popen(_command(tmp_path), cwd=REPO, env=_environment(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        _command(tmp_path),
+        cwd=REPO,
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + TIMEOUT_SECONDS
     while tf.train.latest_checkpoint(checkpoint_dir) is None:
-        assert process.poll() is None, f"training ended before its first checkpoint:\n{process.stdout.read()}"
+        assert process.poll() is None, (
+            f"training ended before its first checkpoint:\n{process.stdout.read()}"
+        )
         assert time.monotonic() < deadline, "no checkpoint within the time limit"
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
@@ -51,8 +84,14 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_with_the_same_command(tmp
     saved_model, _ = restore_model(tmp_path, use_ema=False, checkpoint_path=saved)
     saved_weights = [v.numpy() for v in saved_model.bijector.variables]
 
-    resumed = subprocess.run(_command(tmp_path), cwd=REPO, env=_environment(), capture_output=True,
-                             text=True, timeout=TIMEOUT_SECONDS)
+    resumed = subprocess.run(
+        _command(tmp_path),
+        cwd=REPO,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+    )
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert f"Resumed from {saved}: step {saved_step}," in resumed.stdout
     assert f"Trained steps {saved_step} -> {STEPS}" in resumed.stdout
@@ -66,5 +105,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_with_the_same_command(tmp
         np.testing.assert_array_equal(before, after.numpy())
     final, final_step = restore_model(tmp_path, use_ema=False)
     assert final_step == STEPS
-    assert any(not np.array_equal(before, after.numpy())
-               for before, after in zip(saved_weights, final.bijector.variables))
+    assert any(
+        not np.array_equal(before, after.numpy())
+        for before, after in zip(saved_weights, final.bijector.variables)
+    )

@@ -26,11 +26,37 @@ from training import evaluate as evaluate_program
 from training import train as train_program
 
 CONFIG = configs.get_config("mnist_tiny").replace(
-    steps=4, steps_per_epoch=3, checkpoint_every=2, validation_steps=1, batch_size=8, num_samples=2,
-    sample_temperatures=(0.7,), ema_momentum=0.9)
-CLI_FLAGS = ["--config", "mnist_tiny", "--steps", "4", "--steps_per_epoch", "3", "--checkpoint_every", "2",
-             "--validation_steps", "1", "--batch_size", "8", "--num_samples", "2", "--temperatures", "0.7",
-             "--ema", "0.9", "--verbose", "0"]
+    steps=4,
+    steps_per_epoch=3,
+    checkpoint_every=2,
+    validation_steps=1,
+    batch_size=8,
+    num_samples=2,
+    sample_temperatures=(0.7,),
+    ema_momentum=0.9,
+)
+CLI_FLAGS = [
+    "--config",
+    "mnist_tiny",
+    "--steps",
+    "4",
+    "--steps_per_epoch",
+    "3",
+    "--checkpoint_every",
+    "2",
+    "--validation_steps",
+    "1",
+    "--batch_size",
+    "8",
+    "--num_samples",
+    "2",
+    "--temperatures",
+    "0.7",
+    "--ema",
+    "0.9",
+    "--verbose",
+    "0",
+]
 
 
 class _RecordStart(tf_keras.callbacks.Callback):
@@ -62,14 +88,22 @@ def _checkpoint_values(path):
 
 
 def _file_digests(directory):
-    return {name: hashlib.sha256(open(os.path.join(directory, name), "rb").read()).hexdigest()
-            for name in sorted(os.listdir(directory))}
+    return {
+        name: hashlib.sha256(open(os.path.join(directory, name), "rb").read()).hexdigest()
+        for name in sorted(os.listdir(directory))
+    }
 
 
 def test_resume_restores_step_weights_and_data_position_then_nan_stops_keeping_the_checkpoint(
-        tmp_path, capsys):
+    tmp_path, capsys
+):
     # The command line, end to end: 4 steps, checkpoints at 2 and 4, held-out bits/dim at the end.
-    assert train_program.main(CLI_FLAGS + ["--model_dir", str(tmp_path), "--final_eval_examples", "16"]) == 0
+    assert (
+        train_program.main(
+            CLI_FLAGS + ["--model_dir", str(tmp_path), "--final_eval_examples", "16"]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "Trained steps 0 -> 4" in printed and "ckpt-4" in printed
     assert read_training_config(tmp_path) == CONFIG
@@ -81,7 +115,11 @@ def test_resume_restores_step_weights_and_data_position_then_nan_stops_keeping_t
     # still close to the initialised values (not pulled toward the layers' zeros before the init).
     averaged_model, _ = restore_model(tmp_path, use_ema=True, checkpoint_path=checkpoint)
     pairs = zip(saved_model.bijector.variables, averaged_model.bijector.variables)
-    act_norm = [(raw.numpy(), averaged.numpy()) for raw, averaged in pairs if "act_norm/log_scale" in raw.name]
+    act_norm = [
+        (raw.numpy(), averaged.numpy())
+        for raw, averaged in pairs
+        if "act_norm/log_scale" in raw.name
+    ]
     assert act_norm and all(np.abs(raw).max() > 0.5 for raw, _ in act_norm)
     for raw, averaged in act_norm:
         np.testing.assert_allclose(averaged, raw, atol=0.02)
@@ -90,8 +128,15 @@ def test_resume_restores_step_weights_and_data_position_then_nan_stops_keeping_t
     # divergence after step 7: the error names step 8, and ckpt-6, the last good one, is untouched.
     recorder = _RecordStart()
     checkpoint_dir = os.path.join(tmp_path, "checkpoints")
-    with pytest.raises(NonFiniteLossError, match=r"became nan at step 8 .*ckpt-6 \(step 6\), is untouched"):
-        train(CONFIG.replace(steps=20), tmp_path, verbose=0, extra_callbacks=[recorder, _PoisonAtStep(7)])
+    with pytest.raises(
+        NonFiniteLossError, match=r"became nan at step 8 .*ckpt-6 \(step 6\), is untouched"
+    ):
+        train(
+            CONFIG.replace(steps=20),
+            tmp_path,
+            verbose=0,
+            extra_callbacks=[recorder, _PoisonAtStep(7)],
+        )
     assert saved_step == recorder.step == 4
     assert len(saved) == len(recorder.weights) > 10
     for value, (name, restored) in zip(saved, recorder.weights):
@@ -103,8 +148,10 @@ def test_resume_restores_step_weights_and_data_position_then_nan_stops_keeping_t
     assert all(np.all(np.isfinite(value)) for value in saved_values.values())
     model, step = restore_model(tmp_path)
     assert step == 6 and all(np.all(np.isfinite(v.numpy())) for v in model.trainable_variables)
-    assert any(not np.array_equal(before, after.numpy())
-               for before, after in zip(saved, model.bijector.variables))
+    assert any(
+        not np.array_equal(before, after.numpy())
+        for before, after in zip(saved, model.bijector.variables)
+    )
     assert _file_digests(checkpoint_dir) == digests
 
     # The data position: the batches after a resume at step 4 are batches 4, 5, … of the seeded run.
@@ -119,7 +166,9 @@ def test_resume_restores_step_weights_and_data_position_then_nan_stops_keeping_t
     expected, count = evaluate_bits_per_dim(model, held_out_dataset(CONFIG, limit=16))
     assert count == 16 and 0 < expected < 9
     figure, _, rest = printed.partition(" ")
-    assert float(figure) == pytest.approx(expected, abs=2e-4)  # the printed 4 decimals may round apart
+    assert float(figure) == pytest.approx(
+        expected, abs=2e-4
+    )  # the printed 4 decimals may round apart
     assert rest.startswith("bits/dim on mnist test (16 images; step 6, EMA weights)")
 
 

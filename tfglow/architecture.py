@@ -4,7 +4,8 @@ Every list is in data order (x→z), the order in which `tfb.Chain(list).inverse
 `tfb.Chain([b1, b2]).inverse(x) == b2.inverse(b1.inverse(x))`.
 
     Glow level (Glow §3):     squeeze → K × [ActNorm → permutation → coupling] → split prior
-    RealNVP level (§3.4-3.6): K × checkerboard coupling → squeeze → K × channel coupling → split prior
+    RealNVP level (§3.4-3.6): K × checkerboard coupling → squeeze → K × channel coupling → split
+    prior
 
 The last level has no split prior: its whole output is the top latent.
 """
@@ -28,8 +29,9 @@ class SeedSequence:
         return next(self._counter) % (2**31 - 1)
 
 
-def level_bijectors(config: GlowConfig, level: int, dtype=tf.float32,
-                    seeds: SeedSequence | None = None) -> list[tfb.Bijector]:
+def level_bijectors(
+    config: GlowConfig, level: int, dtype=tf.float32, seeds: SeedSequence | None = None
+) -> list[tfb.Bijector]:
     """The bijectors of level `level` (0-based), in data order (x→z)."""
     seeds = seeds or SeedSequence(config.seed + level)
     height, width, channels = config.level_shapes[level]
@@ -56,18 +58,35 @@ def _glow_step(config, channels, step, dtype, seeds) -> list[tfb.Bijector]:
     layers = []
     if config.actnorm:
         layers.append(bijectors.ActNorm(channels, dtype=dtype, name=f"{prefix}_act_norm"))
-    permutation = _permutation(config.permutation, channels, dtype, seeds(), f"{prefix}_permutation")
+    permutation = _permutation(
+        config.permutation, channels, dtype, seeds(), f"{prefix}_permutation"
+    )
     if permutation is not None:
         layers.append(permutation)
     name = f"{prefix}_coupling"
     if config.coupling == "affine":
-        layers.append(bijectors.AffineCoupling(
-            channels, config.hidden_channels, dtype=dtype, seed=seeds(),
-            network_dtype=config.network_dtype, scale_floor=config.scale_floor, name=name))
+        layers.append(
+            bijectors.AffineCoupling(
+                channels,
+                config.hidden_channels,
+                dtype=dtype,
+                seed=seeds(),
+                network_dtype=config.network_dtype,
+                scale_floor=config.scale_floor,
+                name=name,
+            )
+        )
     else:
-        layers.append(bijectors.AdditiveCoupling(
-            channels, config.hidden_channels, dtype=dtype, seed=seeds(),
-            network_dtype=config.network_dtype, name=name))
+        layers.append(
+            bijectors.AdditiveCoupling(
+                channels,
+                config.hidden_channels,
+                dtype=dtype,
+                seed=seeds(),
+                network_dtype=config.network_dtype,
+                name=name,
+            )
+        )
     return layers
 
 
@@ -77,10 +96,19 @@ def _masked_step(config, channels, mask, step, dtype, seeds) -> list[tfb.Bijecto
     layers = []
     if config.actnorm:
         layers.append(bijectors.ActNorm(channels, dtype=dtype, name=f"{prefix}_act_norm"))
-    layers.append(bijectors.MaskedAffineCoupling(
-        channels, config.hidden_channels, mask=mask, parity=step % 2, dtype=dtype, seed=seeds(),
-        network_dtype=config.network_dtype, scale_floor=config.scale_floor,
-        name=f"{prefix}_coupling"))
+    layers.append(
+        bijectors.MaskedAffineCoupling(
+            channels,
+            config.hidden_channels,
+            mask=mask,
+            parity=step % 2,
+            dtype=dtype,
+            seed=seeds(),
+            network_dtype=config.network_dtype,
+            scale_floor=config.scale_floor,
+            name=f"{prefix}_coupling",
+        )
+    )
     return layers
 
 

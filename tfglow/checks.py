@@ -26,6 +26,23 @@ def positive_int(name: str, value) -> int:
     return int(value)
 
 
+def positive_int_argument(text: str) -> int:
+    """An `argparse` type: a positive integer, else a usage error that says so."""
+    import argparse
+
+    try:
+        return positive_int("the value", int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+
+
+def boolean(name: str, value) -> bool:
+    """`value` if it is `True` or `False` (not a string such as "false"), else `ValueError`."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def choice(name: str, value, choices: tuple) -> object:
     """`value` if it is one of `choices`, else `ValueError` listing them."""
     if value not in choices:
@@ -33,10 +50,23 @@ def choice(name: str, value, choices: tuple) -> object:
     return value
 
 
+def seed(value, name: str = "seed") -> int:
+    """A Python seed of a stateless draw: an integer in [0, 2^63)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer in [0, 2^63), got {value!r}")
+    if not 0 <= value < 2**63:
+        raise ValueError(f"{name} must be an integer in [0, 2^63), got {value}")
+    return int(value)
+
+
 def temperature(value, name: str = "temperature") -> float:
     """A Python temperature: a finite real number >= 0, returned as `float`."""
-    if (isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer))
-            or not math.isfinite(value) or value < 0):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (numbers.Real, np.floating, np.integer))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
     return float(value)
 
@@ -44,8 +74,9 @@ def temperature(value, name: str = "temperature") -> float:
 def temperature_tensor(values: tf.Tensor, name: str = "temperature") -> tf.Tensor:
     """The in-graph form of `temperature`: every entry finite and >= 0."""
     checks = [
-        tf.debugging.assert_all_finite(values, f"{name} must be finite and >= 0, got NaN or "
-                                               f"infinity"),
+        tf.debugging.assert_all_finite(
+            values, f"{name} must be finite and >= 0, got NaN or infinity"
+        ),
         tf.debugging.assert_non_negative(values, message=f"{name} must be finite and >= 0"),
     ]
     with tf.control_dependencies(checks):
@@ -62,12 +93,16 @@ def labels(values, num_classes: int | None, batch_size=None, name: str = "labels
     """
     if num_classes is None:
         if values is not None:
-            raise ValueError(f"{name} were given, but the model is not class-conditional and "
-                             f"takes no labels (GlowConfig.num_classes is None)")
+            raise ValueError(
+                f"{name} were given, but the model is not class-conditional and "
+                f"takes no labels (GlowConfig.num_classes is None)"
+            )
         return None
     if values is None:
-        raise ValueError(f"the model is class-conditional (num_classes={num_classes}): {name} are "
-                         f"required; pass {name}, one integer in [0, {num_classes}) per image")
+        raise ValueError(
+            f"the model is class-conditional (num_classes={num_classes}): {name} are "
+            f"required; pass {name}, one integer in [0, {num_classes}) per image"
+        )
     values = tf.convert_to_tensor(values)
     if not values.dtype.is_integer:
         raise TypeError(f"{name} must be integers, got dtype {values.dtype.name}")
@@ -84,21 +119,33 @@ def labels(values, num_classes: int | None, batch_size=None, name: str = "labels
     else:
         checks = [
             tf.debugging.assert_non_negative(values, message=range_message),
-            tf.debugging.assert_less(values, tf.cast(num_classes, values.dtype),
-                                     message=range_message),
+            tf.debugging.assert_less(
+                values, tf.cast(num_classes, values.dtype), message=range_message
+            ),
         ]
     if batch_size is not None:
         static_batch = tf.get_static_value(batch_size)
         if values.shape.rank not in (None, 1):
-            raise ValueError(f"{name} must have shape [batch] (one per image), got shape "
-                             f"{values.shape.as_list()}")
-        if (static_batch is not None and values.shape.rank == 1 and values.shape[0] is not None
-                and values.shape[0] != static_batch):
-            raise ValueError(f"{name} must have one entry per image ({static_batch}), got "
-                             f"{values.shape[0]}")
-        checks.append(tf.debugging.assert_equal(
-            tf.size(values), tf.cast(batch_size, tf.int32),
-            message=f"{name} must have one entry per image"))
+            raise ValueError(
+                f"{name} must have shape [batch] (one per image), got shape "
+                f"{values.shape.as_list()}"
+            )
+        if (
+            static_batch is not None
+            and values.shape.rank == 1
+            and values.shape[0] is not None
+            and values.shape[0] != static_batch
+        ):
+            raise ValueError(
+                f"{name} must have one entry per image ({static_batch}), got {values.shape[0]}"
+            )
+        checks.append(
+            tf.debugging.assert_equal(
+                tf.size(values),
+                tf.cast(batch_size, tf.int32),
+                message=f"{name} must have one entry per image",
+            )
+        )
     with tf.control_dependencies(checks):
         return tf.identity(tf.cast(values, tf.int32))  # cast alone is no op for int32
 
@@ -108,11 +155,13 @@ def latents(values, event_size: int, dtype=None, name: str = "latents") -> tf.Te
     values = tf.convert_to_tensor(values, dtype)
     shape_message = f"{name} must have shape [batch, {event_size}]"
     if values.shape.rank is not None and (
-            values.shape.rank != 2 or not values.shape[1:].is_compatible_with([event_size])):
+        values.shape.rank != 2 or not values.shape[1:].is_compatible_with([event_size])
+    ):
         raise ValueError(f"{shape_message}, got shape {values.shape.as_list()}")
     checks = [
-        tf.debugging.assert_equal(tf.shape(values)[1:], tf.constant([event_size]),
-                                  message=shape_message),
+        tf.debugging.assert_equal(
+            tf.shape(values)[1:], tf.constant([event_size]), message=shape_message
+        ),
         tf.debugging.assert_all_finite(values, f"{name} must be finite, got NaN or infinity"),
     ]
     with tf.control_dependencies(checks):
@@ -123,11 +172,13 @@ def image_shape(images, shape, name: str = "images") -> tf.Tensor:
     """The static part of `images`: dtype and shape `[batch, *shape]`, checked while tracing."""
     images = tf.convert_to_tensor(images)
     if not (images.dtype.is_integer or images.dtype.is_floating):
-        raise TypeError(f"{name} must be integer pixel values (uint8 preferred), got dtype "
-                        f"{images.dtype.name}")
+        raise TypeError(
+            f"{name} must be integer pixel values (uint8 preferred), got dtype {images.dtype.name}"
+        )
     expected = f"[batch, {', '.join(map(str, shape))}] (height, width, channels)"
     if images.shape.rank is not None and (
-            images.shape.rank != 4 or not images.shape[1:].is_compatible_with(shape)):
+        images.shape.rank != 4 or not images.shape[1:].is_compatible_with(shape)
+    ):
         raise ValueError(f"{name} must have shape {expected}, got shape {images.shape.as_list()}")
     return images
 
@@ -140,21 +191,37 @@ def images(values, shape, name: str = "images") -> tf.Tensor:
     """
     values = image_shape(values, shape, name)
     # The shape again in the graph: a SavedModel served by TF Serving checks no static shape.
-    checks = [tf.debugging.assert_equal(
-        tf.shape(values)[1:], tf.constant(shape, tf.int32),
-        message=f"{name} must have shape [batch, {', '.join(map(str, shape))}] "
-                f"(height, width, channels)")]
+    checks = [
+        tf.debugging.assert_equal(
+            tf.shape(values)[1:],
+            tf.constant(shape, tf.int32),
+            message=f"{name} must have shape [batch, {', '.join(map(str, shape))}] "
+            f"(height, width, channels)",
+        )
+    ]
     if values.dtype.is_floating:
         checks.append(tf.debugging.assert_all_finite(values, f"{name} contain NaN or infinity"))
-        checks.append(tf.debugging.assert_equal(
-            values, tf.round(values), message=f"{name} must be integer pixel values in [0, 255]; "
-                                              f"got non-integer values (already normalised?)"))
+        checks.append(
+            tf.debugging.assert_equal(
+                values,
+                tf.round(values),
+                message=f"{name} must be integer pixel values in [0, 255]; "
+                f"got non-integer values (already normalised?)",
+            )
+        )
     if values.dtype != tf.uint8:
-        checks.append(tf.debugging.assert_greater_equal(
-            values, tf.zeros([], values.dtype), message=f"{name} have pixel values below 0"))
-        checks.append(tf.debugging.assert_less_equal(
-            values, tf.constant(MAX_PIXEL, values.dtype),
-            message=f"{name} have pixel values above {MAX_PIXEL}"))
+        checks.append(
+            tf.debugging.assert_greater_equal(
+                values, tf.zeros([], values.dtype), message=f"{name} have pixel values below 0"
+            )
+        )
+        checks.append(
+            tf.debugging.assert_less_equal(
+                values,
+                tf.constant(MAX_PIXEL, values.dtype),
+                message=f"{name} have pixel values above {MAX_PIXEL}",
+            )
+        )
     with tf.control_dependencies(checks):
         return tf.identity(values)
 
@@ -168,7 +235,9 @@ def images_and_labels(data) -> tuple:
     if isinstance(data, dict):
         unknown = set(data) - {"images", "labels"}
         if "images" not in data or unknown:
-            raise ValueError(f"a dict of inputs needs the key 'images' (and optionally 'labels'), "
-                             f"got keys {sorted(data)}")
+            raise ValueError(
+                f"a dict of inputs needs the key 'images' (and optionally 'labels'), "
+                f"got keys {sorted(data)}"
+            )
         return data["images"], data.get("labels")
     return data, None

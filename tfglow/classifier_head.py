@@ -1,4 +1,5 @@
-"""Glow's `ycond` classifier head on the top latent (Kingma & Dhariwal 2018, openai/glow `weight_y`)."""
+"""Glow's `ycond` classifier head on the top latent (Kingma & Dhariwal 2018, openai/glow
+`weight_y`)."""
 
 import math
 
@@ -31,5 +32,6 @@ class ClassifierHead(tf_keras.layers.Dense):
         """The cross-entropy of the true `labels` in bits per image, `[batch]`."""
         cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
             labels=tf.cast(tf.reshape(labels, [-1]), tf.int32),
-            logits=self.logits(glow, eps, labels))
+            logits=self.logits(glow, eps, labels),
+        )
         return cross_entropy / math.log(2.0)

@@ -7,6 +7,8 @@ import json
 import math
 from typing import Any
 
+import numpy as np
+
 from tfglow import checks
 from tfglow.bijectors.sigmoid_scale import DEFAULT_SCALE_FLOOR, check_scale_floor
 from tfglow.latent_layout import LatentLayout
@@ -60,7 +62,8 @@ class GlowConfig:
       seed: seeds the random initialisation (rotations of 1×1 convs, shuffles, conv kernels).
       network_dtype: the dtype the coupling networks' convolutions compute in: `None` (the flow's
         dtype) or `"bfloat16"` for mixed precision (faster only on hardware that computes
-        bfloat16 natively: CPUs with AVX512_BF16 or AMX, recent GPUs). Variables, the affine maps, every log-determinant and the
+        bfloat16 natively: CPUs with AVX512_BF16 or AMX, recent GPUs). Variables, the affine maps,
+          every log-determinant and the
         latents stay in the flow's dtype, and encode/decode stay exact inverses.
       classifier_weight: `weight_y` of Glow's `ycond`: with `num_classes` set and a weight above 0,
         a zero-initialised linear classifier on the mean-pooled top latent is trained with the
@@ -92,13 +95,22 @@ class GlowConfig:
     reversible_gradients: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
+        shape = self.image_shape
+        if (
+            isinstance(shape, (str, bytes))
+            or not hasattr(shape, "__len__")
+            or len(shape) != 3
+            or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in shape)
+            or min(shape) < 1
+        ):
+            raise ValueError(
+                "image_shape must be (height, width, channels), three positive integers, got "
+                f"{shape!r}"
+            )
+        object.__setattr__(self, "image_shape", tuple(int(s) for s in shape))
         self._validate()
 
     def _validate(self):
-        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise ValueError(
-                f"image_shape must be (height, width, channels) of positive sizes, got {self.image_shape}")
         checks.positive_int("num_levels", self.num_levels)
         checks.positive_int("steps_per_level", self.steps_per_level)
         checks.positive_int("hidden_channels", self.hidden_channels)
@@ -106,28 +118,40 @@ class GlowConfig:
         checks.choice("permutation", self.permutation, PERMUTATIONS)
         checks.choice("architecture", self.architecture, ARCHITECTURES)
         checks.choice("network_dtype", self.network_dtype, NETWORK_DTYPES)
-        if not isinstance(self.reversible_gradients, bool):
-            raise ValueError(f"reversible_gradients must be True or False, got "
-                             f"{self.reversible_gradients!r}")
-        if not 1 <= self.num_bits <= 8:
+        for field in ("learn_top_prior", "actnorm", "reversible_gradients"):
+            checks.boolean(field, getattr(self, field))
+        if checks.positive_int("num_bits", self.num_bits) > 8:
             raise ValueError(f"num_bits must be in 1..8, got {self.num_bits}")
-        if self.num_classes is not None and self.num_classes < 2:
+        if (
+            self.num_classes is not None
+            and checks.positive_int("num_classes", self.num_classes) < 2
+        ):
             raise ValueError(f"num_classes must be None or at least 2, got {self.num_classes}")
-        if not (isinstance(self.classifier_weight, (int, float)) and
-                math.isfinite(self.classifier_weight) and self.classifier_weight >= 0):
-            raise ValueError(f"classifier_weight must be a finite number >= 0, got "
-                             f"{self.classifier_weight!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if not (
+            isinstance(self.classifier_weight, (int, float))
+            and not isinstance(self.classifier_weight, bool)
+            and math.isfinite(self.classifier_weight)
+            and self.classifier_weight >= 0
+        ):
+            raise ValueError(
+                f"classifier_weight must be a finite number >= 0, got {self.classifier_weight!r}"
+            )
         check_scale_floor(self.scale_floor)
         if self.classifier_weight > 0 and self.num_classes is None:
-            raise ValueError(f"classifier_weight={self.classifier_weight} needs a class-conditional "
-                             f"model: set num_classes")
+            raise ValueError(
+                f"classifier_weight={self.classifier_weight} needs a class-conditional "
+                f"model: set num_classes"
+            )
         height, width, _ = self.image_shape
-        factor = 2 ** self.num_levels
+        factor = 2**self.num_levels
         for field, side in (("height", height), ("width", width)):
             if side % factor:
                 raise ValueError(
                     f"image_shape {field} {side} is not divisible by 2**num_levels = {factor} "
-                    f"(num_levels={self.num_levels}); pad the images or use fewer levels")
+                    f"(num_levels={self.num_levels}); pad the images or use fewer levels"
+                )
 
     @property
     def layout(self) -> LatentLayout:
@@ -171,25 +195,49 @@ class GlowConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The Glow paper's configurations (Kingma & Dhariwal 2018, Table 4 / openai/glow hyperparameters).
+    # The Glow paper's configurations (Kingma & Dhariwal 2018, Table 4 / openai/glow
+    # hyperparameters).
     "cifar10": dict(image_shape=(32, 32, 3), num_levels=3, steps_per_level=32, hidden_channels=512),
-    "imagenet32": dict(image_shape=(32, 32, 3), num_levels=3, steps_per_level=48,
-                       hidden_channels=512),
-    "imagenet64": dict(image_shape=(64, 64, 3), num_levels=4, steps_per_level=48,
-                       hidden_channels=512),
-    "celeba_hq_256": dict(image_shape=(256, 256, 3), num_levels=6, steps_per_level=32,
-                          hidden_channels=512, coupling="additive", num_bits=5),
+    "imagenet32": dict(
+        image_shape=(32, 32, 3), num_levels=3, steps_per_level=48, hidden_channels=512
+    ),
+    "imagenet64": dict(
+        image_shape=(64, 64, 3), num_levels=4, steps_per_level=48, hidden_channels=512
+    ),
+    "celeba_hq_256": dict(
+        image_shape=(256, 256, 3),
+        num_levels=6,
+        steps_per_level=32,
+        hidden_channels=512,
+        coupling="additive",
+        num_bits=5,
+    ),
     "mnist": dict(image_shape=(32, 32, 1), num_levels=3, steps_per_level=32, hidden_channels=512),
     # Sized for a 2-core CPU: the benchmark and main-job configuration (28×28 MNIST, L=2, K=8).
-    "mnist_cpu": dict(image_shape=(28, 28, 1), num_levels=2, steps_per_level=8,
-                      hidden_channels=256),
-    "cifar10_cpu": dict(image_shape=(32, 32, 3), num_levels=3, steps_per_level=8,
-                        hidden_channels=256),
+    "mnist_cpu": dict(
+        image_shape=(28, 28, 1), num_levels=2, steps_per_level=8, hidden_channels=256
+    ),
+    "cifar10_cpu": dict(
+        image_shape=(32, 32, 3), num_levels=3, steps_per_level=8, hidden_channels=256
+    ),
     # Tiny, for tests and demos.
     "tiny": dict(image_shape=(8, 8, 1), num_levels=2, steps_per_level=2, hidden_channels=16),
     # The older architectures, built from the same parts.
-    "realnvp": dict(image_shape=(32, 32, 3), num_levels=3, steps_per_level=3, hidden_channels=256,
-                    architecture="realnvp", permutation="none"),
-    "nice": dict(image_shape=(32, 32, 3), num_levels=3, steps_per_level=8, hidden_channels=256,
-                 coupling="additive", permutation="reverse", actnorm=False),
+    "realnvp": dict(
+        image_shape=(32, 32, 3),
+        num_levels=3,
+        steps_per_level=3,
+        hidden_channels=256,
+        architecture="realnvp",
+        permutation="none",
+    ),
+    "nice": dict(
+        image_shape=(32, 32, 3),
+        num_levels=3,
+        steps_per_level=8,
+        hidden_channels=256,
+        coupling="additive",
+        permutation="reverse",
+        actnorm=False,
+    ),
 }

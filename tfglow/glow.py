@@ -1,4 +1,7 @@
-"""`Glow`: the whole multi-scale flow as one `tfb.Bijector` from a flat N(0, I) latent to an image."""
+"""`Glow`: the whole multi-scale flow as one `tfb.Bijector` from a flat N(0, I) latent to an
+image."""
+
+import contextlib
 
 import tensorflow as tf
 from tensorflow.python.eager import record  # what tf.recompute_grad uses to pause outer tapes
@@ -57,8 +60,9 @@ class Glow(JointLogDetMixin, tfb.Bijector):
          In _ICLR_, 2017. https://arxiv.org/abs/1605.08803
     """
 
-    def __init__(self, config: GlowConfig, dtype=tf.float32, validate_args: bool = False,
-                 name: str = "glow"):
+    def __init__(
+        self, config: GlowConfig, dtype=tf.float32, validate_args: bool = False, name: str = "glow"
+    ):
         """Builds every level's bijectors and variables.
 
         Args:
@@ -74,17 +78,33 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         with tf.name_scope(name) as scope_name:
             seeds = SeedSequence(config.seed)
             self.levels = [
-                tfb.Chain(level_bijectors(config, level, dtype, seeds), validate_args=validate_args,
-                          name=f"level_{level}")
+                tfb.Chain(
+                    level_bijectors(config, level, dtype, seeds),
+                    validate_args=validate_args,
+                    name=f"level_{level}",
+                )
                 for level in range(config.num_levels)
             ]
             top_channels = config.level_shapes[-1][-1]
             self.top_prior = (
-                TopPrior(top_channels, num_classes=config.num_classes, dtype=dtype,
-                         validate_args=validate_args, name="top_prior")
-                if config.learn_top_prior or config.num_classes else None)
-        super().__init__(forward_min_event_ndims=1, inverse_min_event_ndims=3, dtype=dtype,
-                         validate_args=validate_args, parameters=parameters, name=scope_name)
+                TopPrior(
+                    top_channels,
+                    num_classes=config.num_classes,
+                    dtype=dtype,
+                    validate_args=validate_args,
+                    name="top_prior",
+                )
+                if config.learn_top_prior or config.num_classes
+                else None
+            )
+        super().__init__(
+            forward_min_event_ndims=1,
+            inverse_min_event_ndims=3,
+            dtype=dtype,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=scope_name,
+        )
 
     @property
     def layout(self):
@@ -101,14 +121,51 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         """Whether every ActNorm has had its data-dependent initialisation."""
         return all(bool(act_norm.initialized.numpy()) for act_norm in self.act_norms)
 
+    @property
+    def data_dependent_init(self) -> bool:
+        """Whether an uninitialised ActNorm initialises from the first batch it sees (x→z).
+
+        True for a bare `Glow`, as for TFP users of `ActNorm`; a `GlowModel` sets it to False and
+        initialises only in `initialize` (and `fit`), so that reading an uninitialised model fails
+        instead of initialising it on whatever it was given.
+        """
+        return all(act_norm.data_dependent_init for act_norm in self.act_norms)
+
+    @data_dependent_init.setter
+    def data_dependent_init(self, enabled: bool) -> None:
+        for act_norm in self.act_norms:
+            act_norm.data_dependent_init = bool(enabled)
+
+    @contextlib.contextmanager
+    def initializing(self):
+        """Turns `data_dependent_init` on for the `with` block, then back to what it was."""
+        previous = [act_norm.data_dependent_init for act_norm in self.act_norms]
+        self.data_dependent_init = True
+        try:
+            yield
+        finally:
+            for act_norm, enabled in zip(self.act_norms, previous):
+                act_norm.data_dependent_init = enabled
+
+    def layers(self, labels=None):
+        """The flow's layers in data order (x→z) as `(level, layer, kwargs, factors_out)`.
+
+        `kwargs` are the layer's keyword arguments (the labels of a class-conditional top prior);
+        `factors_out` is true on the last layer of every level but the top one, after which
+        `layout.factor_out` splits the finished latent off. Walked backwards, with
+        `layout.merge` before such a layer, it is the z→x pass.
+        """
+        return self._layers(self._prior_kwargs(labels))
+
     def _layers(self, prior_kwargs):
-        """`(layer, kwargs, level)` in data order (x→z); `level` is set where a level ends."""
+        walk = []
         for level, chain in enumerate(self.levels):
             for index, layer in enumerate(chain.bijectors):
-                ends_level = index == len(chain.bijectors) - 1
-                yield layer, {}, (level if ends_level else None)
+                last_of_level = index == len(chain.bijectors) - 1
+                walk.append((level, layer, {}, last_of_level and not self.layout.is_top(level)))
         if self.top_prior is not None:
-            yield self.top_prior, prior_kwargs, None
+            walk.append((self.config.num_levels - 1, self.top_prior, prior_kwargs, False))
+        return walk
 
     def _inverse_and_log_det(self, x, labels=None):
         self._check_image_shape(x)
@@ -122,10 +179,10 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         """x→z on folded images `[N, H, W, C]`: flat latents `[N, D]` and the log-det `[N]`."""
         log_det = tf.zeros(tf.shape(h)[:1], h.dtype)
         finished = []
-        for layer, kwargs, level_end in self._layers(prior_kwargs):
+        for _, layer, kwargs, factors_out in self._layers(prior_kwargs):
             h, layer_log_det = inverse_and_log_det(layer, h, **kwargs)
             log_det += layer_log_det
-            if level_end is not None and not self.layout.is_top(level_end):
+            if factors_out:
                 h, latent = self.layout.factor_out(h)
                 finished.append(latent)
         return self.layout.join([*finished, h]), log_det
@@ -144,8 +201,9 @@ class Glow(JointLogDetMixin, tfb.Bijector):
                 eps, log_det = self._encode(images, prior_kwargs)
 
             def gradient(eps_gradient, log_det_gradient, variables=None):
-                return self._encode_gradient(eps, eps_gradient, log_det_gradient, prior_kwargs,
-                                             variables or [])
+                return self._encode_gradient(
+                    eps, eps_gradient, log_det_gradient, prior_kwargs, variables or []
+                )
 
             return (eps, log_det), gradient
 
@@ -155,8 +213,8 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         latents, latent_gradients = self.layout.split(eps), self.layout.split(eps_gradient)
         h, h_gradient = latents.pop(), latent_gradients.pop()
         variable_gradients = {}
-        for layer, kwargs, level_end in reversed(list(self._layers(prior_kwargs))):
-            if level_end is not None and not self.layout.is_top(level_end):
+        for _, layer, kwargs, factors_out in reversed(self._layers(prior_kwargs)):
+            if factors_out:
                 h = self.layout.merge(h, latents.pop())
                 h_gradient = self.layout.merge(h_gradient, latent_gradients.pop())
             # The rebuild waits for the gradient from the layer above: left unordered, the graph
@@ -164,10 +222,15 @@ class Glow(JointLogDetMixin, tfb.Bijector):
             with tf.control_dependencies([h_gradient]):
                 h = tf.identity(h)
             h, h_gradient, gradients = inverse_gradient_from_output(
-                layer, h, h_gradient, log_det_gradient, **kwargs)
+                layer, h, h_gradient, log_det_gradient, **kwargs
+            )
             variable_gradients.update(gradients)
-        return h_gradient, [tf.convert_to_tensor(variable_gradients[v.ref()])
-                            if v.ref() in variable_gradients else None for v in variables]
+        return h_gradient, [
+            tf.convert_to_tensor(variable_gradients[v.ref()])
+            if v.ref() in variable_gradients
+            else None
+            for v in variables
+        ]
 
     def _forward_and_log_det(self, eps, labels=None):
         eps = self._check_latent_size(eps)
@@ -176,8 +239,8 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         latents = self.layout.split(eps)
         h = latents.pop()
         log_det = tf.zeros(tf.shape(eps)[:1], eps.dtype)
-        for layer, kwargs, level_end in reversed(list(self._layers(prior_kwargs))):
-            if level_end is not None and not self.layout.is_top(level_end):
+        for _, layer, kwargs, factors_out in reversed(self._layers(prior_kwargs)):
+            if factors_out:
                 h = self.layout.merge(h, latents.pop())
             h, layer_log_det = forward_and_log_det(layer, h, **kwargs)
             log_det += layer_log_det
@@ -190,15 +253,21 @@ class Glow(JointLogDetMixin, tfb.Bijector):
     def _check_image_shape(self, x):
         expected = self.config.image_shape
         if x.shape.rank is not None and (
-                x.shape.rank < 3 or not x.shape[-3:].is_compatible_with(expected)):
-            raise ValueError(f"expected images of shape [..., {', '.join(map(str, expected))}], "
-                             f"got shape {x.shape}")
+            x.shape.rank < 3 or not x.shape[-3:].is_compatible_with(expected)
+        ):
+            raise ValueError(
+                f"expected images of shape [..., {', '.join(map(str, expected))}], "
+                f"got shape {x.shape}"
+            )
 
     def _check_latent_size(self, eps):
         expected = [self.config.event_size]
         if eps.shape.rank is not None and (
-                eps.shape.rank < 1 or not eps.shape[-1:].is_compatible_with(expected)):
-            raise ValueError(f"expected latents of shape [..., {expected[0]}], got shape {eps.shape}")
+            eps.shape.rank < 1 or not eps.shape[-1:].is_compatible_with(expected)
+        ):
+            raise ValueError(
+                f"expected latents of shape [..., {expected[0]}], got shape {eps.shape}"
+            )
         return eps
 
     def _forward_event_shape(self, input_shape):

@@ -19,11 +19,16 @@ PNG_CHANNELS = (1, 3, 4)
 
 
 def tile_grid(images, padding: int = 2, background: int = 255) -> np.ndarray:
-    """uint8 images `[rows, columns, H, W, C]` → one uint8 image `[rows·(H+p)+p, columns·(W+p)+p, C]`."""
+    """uint8 images `[rows, columns, H, W, C]` → one uint8 image.
+
+    The image has shape `[rows·(H+p)+p, columns·(W+p)+p, C]` with `p = padding`.
+    """
     images = np.asarray(images)
     if images.ndim != 5:
-        raise ValueError(f"images must have shape [rows, columns, height, width, channels], "
-                         f"got shape {images.shape}")
+        raise ValueError(
+            f"images must have shape [rows, columns, height, width, channels], "
+            f"got shape {images.shape}"
+        )
     if images.dtype != np.uint8:
         raise TypeError(f"images must be uint8 pixels, got dtype {images.dtype}")
     if images.shape[-1] not in PNG_CHANNELS:
@@ -31,13 +36,16 @@ def tile_grid(images, padding: int = 2, background: int = 255) -> np.ndarray:
     if padding < 0:
         raise ValueError(f"padding must be >= 0, got {padding}")
     rows, columns, height, width, channels = images.shape
-    grid = np.full((rows * (height + padding) + padding, columns * (width + padding) + padding,
-                    channels), background, np.uint8)
+    grid = np.full(
+        (rows * (height + padding) + padding, columns * (width + padding) + padding, channels),
+        background,
+        np.uint8,
+    )
     for row in range(rows):
         for column in range(columns):
             top = padding + row * (height + padding)
             left = padding + column * (width + padding)
-            grid[top:top + height, left:left + width] = images[row, column]
+            grid[top : top + height, left : left + width] = images[row, column]
     return grid
 
 
@@ -46,9 +54,16 @@ def sidecar_path(png_path: str) -> str:
     return os.path.splitext(png_path)[0] + ".json"
 
 
-def write_grid(path: str, images, row_captions: Sequence[str] | None = None,
-               column_captions: Sequence[str] | None = None, title: str = "", padding: int = 2,
-               scale: int = 1, metadata: dict[str, Any] | None = None) -> str:
+def write_grid(
+    path: str,
+    images,
+    row_captions: Sequence[str] | None = None,
+    column_captions: Sequence[str] | None = None,
+    title: str = "",
+    padding: int = 2,
+    scale: int = 1,
+    metadata: dict[str, Any] | None = None,
+) -> str:
     """Writes `images` `[rows, columns, H, W, C]` as a PNG grid and its captions as a sidecar JSON.
 
     Args:
@@ -58,21 +73,28 @@ def write_grid(path: str, images, row_captions: Sequence[str] | None = None,
       title: what the grid shows. Default value: `""`.
       padding: pixels of white border between tiles. Default value: `2`.
       scale: integer magnification (nearest neighbour), for small images. Default value: `1`.
-      metadata: more JSON-serialisable facts to store (the command, the model). Default value: `None`.
+      metadata: more JSON-serialisable facts to store (the command, the model). Default value:
+        `None`.
 
     Returns:
       The path of the sidecar JSON.
     """
     images = np.asarray(images)
     if images.ndim != 5:
-        raise ValueError(f"images must have shape [rows, columns, height, width, channels], "
-                         f"got shape {images.shape}")
+        raise ValueError(
+            f"images must have shape [rows, columns, height, width, channels], "
+            f"got shape {images.shape}"
+        )
     rows, columns = images.shape[:2]
-    for name, captions, count in (("row_captions", row_captions, rows),
-                                  ("column_captions", column_captions, columns)):
+    for name, captions, count in (
+        ("row_captions", row_captions, rows),
+        ("column_captions", column_captions, columns),
+    ):
         if captions is not None and len(captions) != count:
-            raise ValueError(f"{name} must have {count} entries (one per {name.split('_')[0]}), "
-                             f"got {len(captions)}")
+            raise ValueError(
+                f"{name} must have {count} entries (one per {name.split('_')[0]}), "
+                f"got {len(captions)}"
+            )
     if not isinstance(scale, int) or scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale!r}")
     scaled = images.repeat(scale, axis=2).repeat(scale, axis=3)

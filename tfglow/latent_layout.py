@@ -75,7 +75,10 @@ class LatentLayout:
 
     @staticmethod
     def factor_out(h: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """A level's output `[N, h, w, C]` → (what continues `[.., :k]`, the finished latent `[.., k:]`)."""
+        """A level's output `[N, h, w, C]` → (what continues, the finished latent).
+
+        What continues is `h[..., :k]` and the finished latent `h[..., k:]`, `k = split_index(C)`.
+        """
         kept = split_index(h.shape[-1])
         return h[..., :kept], h[..., kept:]
 
@@ -85,7 +88,8 @@ class LatentLayout:
         return tf.concat([continued, finished], axis=-1)
 
     def split(self, eps: tf.Tensor) -> list[tf.Tensor]:
-        """Flat latents `[N, D]` → one tensor per level, `[N, *latent_shapes[level]]`, finest first."""
+        """Flat latents `[N, D]` → one tensor per level, `[N, *latent_shapes[level]]`, finest
+        first."""
         pieces = tf.split(eps, self.sizes, axis=-1)
         return [tf.reshape(piece, [-1, *shape]) for piece, shape in zip(pieces, self.latent_shapes)]
 
@@ -97,29 +101,37 @@ class LatentLayout:
         for level, (piece, shape) in enumerate(zip(levels, self.latent_shapes)):
             piece = tf.convert_to_tensor(piece)
             if piece.shape.rank is not None and tuple(piece.shape[1:]) != tuple(shape):
-                raise ValueError(f"level {level} latents must have shape "
-                                 f"[batch, {', '.join(map(str, shape))}], got shape "
-                                 f"{piece.shape.as_list()}")
+                raise ValueError(
+                    f"level {level} latents must have shape "
+                    f"[batch, {', '.join(map(str, shape))}], got shape "
+                    f"{piece.shape.as_list()}"
+                )
             flat.append(tf.reshape(piece, [tf.shape(piece)[0], -1]))
         return tf.concat(flat, axis=-1)
 
     def top(self, eps: tf.Tensor) -> tf.Tensor:
         """The top level's latent `[N, *top_shape]` out of flat latents `[N, D]`."""
-        return tf.reshape(eps[:, self.event_size - self.sizes[-1]:], [-1, *self.top_shape])
+        return tf.reshape(eps[:, self.event_size - self.sizes[-1] :], [-1, *self.top_shape])
 
     def check_levels_kept(self, num_levels_kept) -> int:
         """`num_levels_kept` if it is an integer in [0, num_levels], else `ValueError`."""
-        if (isinstance(num_levels_kept, bool) or not isinstance(num_levels_kept, (int, np.integer))
-                or not 0 <= num_levels_kept <= self.num_levels):
-            raise ValueError(f"num_levels_kept must be an integer in [0, {self.num_levels}] "
-                             f"(num_levels), got {num_levels_kept!r}")
+        if (
+            isinstance(num_levels_kept, bool)
+            or not isinstance(num_levels_kept, (int, np.integer))
+            or not 0 <= num_levels_kept <= self.num_levels
+        ):
+            raise ValueError(
+                f"num_levels_kept must be an integer in [0, {self.num_levels}] "
+                f"(num_levels), got {num_levels_kept!r}"
+            )
         return int(num_levels_kept)
 
     def top_levels_mask(self, num_levels_kept: int) -> np.ndarray:
         """A boolean `[D]` mask of the flat latent, true on the top `num_levels_kept` levels."""
         first_kept = self.num_levels - self.check_levels_kept(num_levels_kept)
-        return np.concatenate([np.full(size, level >= first_kept)
-                               for level, size in enumerate(self.sizes)])
+        return np.concatenate(
+            [np.full(size, level >= first_kept) for level, size in enumerate(self.sizes)]
+        )
 
     def kept_fraction(self, num_levels_kept: int) -> float:
         """The share of the D latent dimensions in the top `num_levels_kept` levels."""

@@ -10,7 +10,8 @@ from tfglow.config import GlowConfig
 from tfglow.glow import Glow
 from tfglow.pixel_flow import PixelFlow
 
-# Batch taken from an array for ActNorm's data-dependent initialisation when `fit` gets no batch_size.
+# Batch taken from an array for ActNorm's data-dependent initialisation when `fit` gets no
+# batch_size.
 _DEFAULT_INIT_BATCH = 64
 
 
@@ -53,17 +54,21 @@ class GlowModel(PixelFlow, tf_keras.Model):
         self.config = config
         self.flow_dtype = tf.as_dtype(dtype)
         self.bijector = Glow(config, dtype=self.flow_dtype)
+        self.bijector.data_dependent_init = False  # only `initialize` and `fit` initialise
         self.bits_per_dim_tracker = tf_keras.metrics.Mean(name="bits_per_dim")
         self.classifier = None
         if config.classifier_weight > 0:
-            self.classifier = ClassifierHead(config.num_classes, config.layout.top_shape[-1],
-                                             dtype=self.flow_dtype)
+            self.classifier = ClassifierHead(
+                config.num_classes, config.layout.top_shape[-1], dtype=self.flow_dtype
+            )
             self.classifier_bits_tracker = tf_keras.metrics.Mean(name="classifier_bits")
         self.built = True
 
     def call(self, inputs, training=False):
-        """Per-example bits/dim of `inputs` (images, or `(images, labels)`), dequantised in training."""
+        """Per-example bits/dim of `inputs` (images, or `(images, labels)`), dequantised in
+        training."""
         images, labels = checks.images_and_labels(inputs)
+        images = checks.images(images, self.config.image_shape)
         return self.bits_per_dim_and_latents(images, labels, dequantize=bool(training))[0]
 
     @property
@@ -73,7 +78,8 @@ class GlowModel(PixelFlow, tf_keras.Model):
         return [self.bits_per_dim_tracker, self.classifier_bits_tracker]
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
-        """`tf_keras.Model.fit` on uint8 images (and labels), after ActNorm's data-dependent init."""
+        """`tf_keras.Model.fit` on uint8 images (and labels), after ActNorm's data-dependent
+        init."""
         if not self.is_initialized:
             self.initialize(*_first_batch(x, y, batch_size))
         return super().fit(x, y, batch_size=batch_size, **kwargs)
@@ -103,7 +109,9 @@ class GlowModel(PixelFlow, tf_keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return cls(GlowConfig.from_json(config["config"]), dtype=config["dtype"], name=config["name"])
+        return cls(
+            GlowConfig.from_json(config["config"]), dtype=config["dtype"], name=config["name"]
+        )
 
 
 def _first_batch(x, y, batch_size):

@@ -17,6 +17,10 @@ from tfglow import checks, pixels
 
 tfd = tfp.distributions
 
+# The smallest batch ActNorm's data-dependent initialisation accepts: one image's statistics are
+# its own, and scales fitted to them misjudge every other image.
+MIN_INIT_BATCH = 2
+
 
 class PixelFlow:
     """The pixel-space API of a model that holds `config`, `flow_dtype`, `bijector` (a `Glow`)
@@ -33,8 +37,9 @@ class PixelFlow:
         `log_prob(y, bijector_kwargs={"labels": labels})` and `sample(n, bijector_kwargs=...)`.
         """
         scale = tf.convert_to_tensor(temperature, self.flow_dtype)
-        base = tfd.Sample(tfd.Normal(tf.zeros([], self.flow_dtype), scale),
-                          sample_shape=[self.config.event_size])
+        base = tfd.Sample(
+            tfd.Normal(tf.zeros([], self.flow_dtype), scale), sample_shape=[self.config.event_size]
+        )
         return tfd.TransformedDistribution(base, self.bijector, name="glow_distribution")
 
     # ---- pixel-space API ----------------------------------------------------------------------
@@ -42,6 +47,7 @@ class PixelFlow:
     def log_prob(self, images, labels=None) -> tf.Tensor:
         """log p(y) in nats of the flow-space density at the pixel-bin centres, `[batch]`."""
         images = checks.images(images, self.config.image_shape)
+        labels = self._labels(labels, images)
         return self._log_prob_and_latents(self.to_flow(images), labels)[0]
 
     def bits_per_dim(self, images, labels=None, dequantize: bool = True, seed=None) -> tf.Tensor:
@@ -52,11 +58,13 @@ class PixelFlow:
         result is deterministic.
         """
         images = checks.images(images, self.config.image_shape)
+        labels = self._labels(labels, images)
         return self.bits_per_dim_and_latents(images, labels, dequantize=dequantize, seed=seed)[0]
 
     def encode(self, images, labels=None) -> tf.Tensor:
         """Pixels → the exact flat latent `eps` `[batch, D]` of the bin-centred images (x→z)."""
         images = checks.images(images, self.config.image_shape)
+        labels = self._labels(labels, images)
         return self.bijector.inverse(self.to_flow(images), labels=labels)
 
     def decode(self, eps, labels=None) -> tf.Tensor:
@@ -66,7 +74,7 @@ class PixelFlow:
     def decode_to_flow(self, eps, labels=None) -> tf.Tensor:
         """Flat latent `[batch, D]` → continuous flow-space images in [-0.5, 0.5) (z→x)."""
         eps = checks.latents(eps, self.config.event_size, self.flow_dtype)
-        return self.bijector.forward(eps, labels=labels)
+        return self.bijector.forward(eps, labels=self._labels(labels, eps))
 
     def standard_normal(self, num_samples: int, seed=None) -> tf.Tensor:
         """The base noise eps ~ N(0, I) `[num_samples, D]` that `sample` scales by its temperature.
@@ -74,21 +82,28 @@ class PixelFlow:
         With an integer `seed` the draw is stateless and repeatable: every use of the same seed
         (`sample`, `tfglow.latent`, training's sample grids) sees the same latent directions.
         """
-        shape = [num_samples, self.config.event_size]
+        shape = [checks.positive_int("num_samples", num_samples), self.config.event_size]
+        if seed is not None:
+            seed = checks.seed(seed)
         if seed is None:
             return tf.random.normal(shape, dtype=self.flow_dtype)
         return tf.random.stateless_normal(shape, seed=[seed, 0], dtype=self.flow_dtype)
 
-    def sample(self, num_samples: int, temperature: float = 1.0, seed=None, labels=None) -> tf.Tensor:
-        """`num_samples` uint8 images drawn with eps ~ N(0, T²·I) (z→x); `seed` makes it repeatable."""
+    def sample(
+        self, num_samples: int, temperature: float = 1.0, seed=None, labels=None
+    ) -> tf.Tensor:
+        """`num_samples` uint8 images drawn with eps ~ N(0, T²·I) (z→x); `seed` makes it
+        repeatable."""
         temperature = checks.temperature(temperature)
         return self.decode(self.standard_normal(num_samples, seed) * temperature, labels)
 
     def classifier_logits(self, images) -> tf.Tensor:
         """Logits `[batch, num_classes]` of the classifier head (`config.classifier_weight > 0`)."""
         if self.classifier is None:
-            raise ValueError("this model has no classifier head: set GlowConfig.classifier_weight "
-                             f"> 0, got {self.config.classifier_weight}")
+            raise ValueError(
+                "this model has no classifier head: set GlowConfig.classifier_weight "
+                f"> 0, got {self.config.classifier_weight}"
+            )
         images = checks.images(images, self.config.image_shape)
         # Any label encodes to the same z_top; the head undoes its prior μ, σ.
         labels = tf.zeros(tf.shape(images)[:1], tf.int32)
@@ -105,12 +120,27 @@ class PixelFlow:
     def initialize(self, images, labels=None):
         """Data-dependent initialisation of every ActNorm from `images` (pixels), once.
 
-        Call outside `strategy.run` (as `fit` does): the statistics come from the whole batch and
-        are written to every replica's copy of the variables.
+        The only way a model initialises (`fit` calls it on its first batch): reading an
+        uninitialised model fails instead. The batch must be able to set per-channel statistics:
+        at least 2 images, not all of one value. Call outside `strategy.run` (as `fit` does): the
+        statistics come from the whole batch and are written to every replica's copy of the
+        variables.
         """
         images = checks.images(images, self.config.image_shape)
+        count = int(tf.shape(images)[0])
+        if count < MIN_INIT_BATCH:
+            raise ValueError(
+                f"ActNorm's data-dependent initialisation needs a batch of at least "
+                f"{MIN_INIT_BATCH} images, got {count}"
+            )
+        if bool(tf.reduce_min(images) == tf.reduce_max(images)):
+            raise ValueError(
+                "ActNorm's data-dependent initialisation needs images with varied pixels; every "
+                f"pixel of the batch is {int(tf.reduce_min(images))}"
+            )
         noise = tf.random.uniform(tf.shape(images), dtype=self.flow_dtype)
-        self._log_prob_and_latents(self.to_flow(images, noise), labels)
+        with self.bijector.initializing():
+            self._log_prob_and_latents(self.to_flow(images, noise), labels)
 
     # ---- the training loss --------------------------------------------------------------------
 
@@ -118,8 +148,9 @@ class PixelFlow:
         """Pixels → flow space, with dequantisation `noise` in [0, 1) or at the bin centres."""
         return pixels.images_to_flow(images, self.config.num_bits, self.flow_dtype, noise)
 
-    def bits_per_dim_and_latents(self, images, labels=None, *, dequantize: bool,
-                                 seed=None) -> tuple[tf.Tensor, tf.Tensor]:
+    def bits_per_dim_and_latents(
+        self, images, labels=None, *, dequantize: bool, seed=None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """Per-image bits/dim `[batch]` and latents `[batch, D]`, checking only the static shape.
 
         The loss of a training step: the pixel values are checked where the data enters.
@@ -128,8 +159,11 @@ class PixelFlow:
         noise = None
         if dequantize:
             shape = tf.shape(images)
-            noise = (tf.random.uniform(shape, dtype=self.flow_dtype) if seed is None else
-                     tf.random.stateless_uniform(shape, seed=[seed, 1], dtype=self.flow_dtype))
+            noise = (
+                tf.random.uniform(shape, dtype=self.flow_dtype)
+                if seed is None
+                else tf.random.stateless_uniform(shape, seed=[seed, 1], dtype=self.flow_dtype)
+            )
         log_prob, eps = self._log_prob_and_latents(self.to_flow(images, noise), labels)
         return pixels.bits_per_dim(log_prob, self.config.event_size, self.config.num_bits), eps
 
@@ -137,17 +171,26 @@ class PixelFlow:
         """The training loss per image, with its parts: `(loss, bits/dim, classifier bits)`.
 
         `loss = bits/dim + classifier_weight · classifier bits` (Glow's `ycond`), with uniform
-        dequantisation; the classifier bits are zeros for a model without a head.
+        dequantisation; the classifier bits are zeros for a model without a head. The pixels are
+        checked in the graph (a few reductions per batch), as in every other entry point.
         """
+        images = checks.images(images, self.config.image_shape)
         bits, eps = self.bits_per_dim_and_latents(images, labels, dequantize=True)
         if self.classifier is None:
             return bits, bits, tf.zeros_like(bits)
         classifier_bits = self.classifier.bits(self.bijector, eps, labels)
         return bits + self.config.classifier_weight * classifier_bits, bits, classifier_bits
 
+    def _labels(self, labels, batch_reference):
+        """`labels` checked against the model's classes and one per row of `batch_reference`."""
+        return checks.labels(
+            labels, self.config.num_classes, batch_size=tf.shape(batch_reference)[0]
+        )
+
     def _log_prob_and_latents(self, y, labels):
         eps = self.bijector.inverse(y, labels=labels)
         log_det = self.bijector.inverse_log_det_jacobian(y, event_ndims=3, labels=labels)
         log_normal = -0.5 * tf.reduce_sum(tf.square(eps), axis=-1) - (
-            0.5 * self.config.event_size * math.log(2 * math.pi))
+            0.5 * self.config.event_size * math.log(2 * math.pi)
+        )
         return log_normal + log_det, eps

@@ -1,4 +1,5 @@
-"""Command-line programs: `python -m training.train`, `python -m training.evaluate`, `training/main.sh`."""
+"""Command-line programs: `python -m training.train`, `python -m training.evaluate`,
+`training/main.sh`."""
 
 import os
 

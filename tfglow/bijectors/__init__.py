@@ -1,4 +1,5 @@
-"""Flow layers as `tfp.bijectors.Bijector`s. Forward maps z→x (generation), inverse x→z (encoding)."""
+"""Flow layers as `tfp.bijectors.Bijector`s. Forward maps z→x (generation), inverse x→z
+(encoding)."""
 
 from tfglow.bijectors.act_norm import ActNorm
 from tfglow.bijectors.additive_coupling import AdditiveCoupling

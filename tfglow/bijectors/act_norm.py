@@ -15,7 +15,8 @@ class ActNorm(tfb.Bijector):
 
     Inverse (x→z, the paper's direction): `z = (x + loc) * exp(log_scale)`.
     Forward (z→x): `x = z * exp(-log_scale) - loc`.
-    The log-determinant of the inverse is `sum_c log_scale[c]` per pixel; the base class sums it over
+    The log-determinant of the inverse is `sum_c log_scale[c]` per pixel; the base class sums it
+    over
     the `H·W` pixels (`forward_min_event_ndims=1`).
 
     The first batch passed in the x→z direction (`inverse`) sets `loc = -mean` and
@@ -39,8 +40,9 @@ class ActNorm(tfb.Bijector):
          Convolutions. In _NeurIPS_, 2018. https://arxiv.org/abs/1807.03039
     """
 
-    def __init__(self, channels: int, dtype=tf.float32, validate_args: bool = False,
-                 name: str = "act_norm"):
+    def __init__(
+        self, channels: int, dtype=tf.float32, validate_args: bool = False, name: str = "act_norm"
+    ):
         """Creates the per-channel shift and log-scale, both starting at the identity.
 
         Args:
@@ -53,23 +55,39 @@ class ActNorm(tfb.Bijector):
         if channels < 1:
             raise ValueError(f"ActNorm needs channels >= 1, got {channels}")
         with tf.name_scope(name) as scope_name:
-            replica_agreed = dict(synchronization=tf.VariableSynchronization.ON_WRITE,
-                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            replica_agreed = dict(
+                synchronization=tf.VariableSynchronization.ON_WRITE,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
             self.loc = tf.Variable(tf.zeros([channels], dtype), name="loc", **replica_agreed)
-            self.log_scale = tf.Variable(tf.zeros([channels], dtype), name="log_scale",
-                                         **replica_agreed)
-            self.initialized = tf.Variable(False, trainable=False, name="initialized",
-                                           **replica_agreed)
-        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True, dtype=dtype,
-                         validate_args=validate_args, parameters=parameters, name=scope_name)
+            self.log_scale = tf.Variable(
+                tf.zeros([channels], dtype), name="log_scale", **replica_agreed
+            )
+            self.initialized = tf.Variable(
+                False, trainable=False, name="initialized", **replica_agreed
+            )
+        # Python switch read while tracing: a GlowModel turns it off so that only `initialize`
+        # (and `fit`) initialise, never a read of an uninitialised model.
+        self.data_dependent_init = True
+        super().__init__(
+            forward_min_event_ndims=1,
+            is_constant_jacobian=True,
+            dtype=dtype,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=scope_name,
+        )
 
     def maybe_initialize_from(self, compute_inputs: Callable[[], tf.Tensor]) -> tf.Tensor:
         """Sets loc and log_scale from the statistics of `compute_inputs()` unless initialised.
 
         `compute_inputs` runs only in the initialisation branch, so a caller that applies this
-        layer in a folded form (`tfglow.bijectors.networks.GlowCouplingNetwork` folds it into the preceding
-        convolution) pays for the unfolded inputs only on the first batch. Returns a boolean
-        tensor to use as a control dependency before reading the variables.
+        layer in a folded form (`tfglow.bijectors.networks.GlowCouplingNetwork` folds it into the
+        preceding convolution) pays for the unfolded inputs only on the first batch. Returns a
+        boolean tensor to use as a control dependency before reading the variables.
+
+        With `data_dependent_init = False` the initialisation is not built either, and an
+        uninitialised layer fails with a message that says how to initialise it.
 
         Inside a replica of a `tf.distribute` strategy (`strategy.run`, Keras `train_step`) the
         initialisation is not built: an assignment there would need a cross-replica `merge_call`
@@ -77,11 +95,14 @@ class ActNorm(tfb.Bijector):
         share of the batch. There the layer must already be initialised (by `GlowModel.initialize`
         in cross-replica context), which is asserted.
         """
-        if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
+        in_replica = tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context()
+        if in_replica or not self.data_dependent_init:
             return tf.debugging.assert_equal(
-                self.initialized, True,
-                message=f"{self.name} is not initialised; call GlowModel.initialize (or fit) on a "
-                        "batch outside strategy.run first")
+                self.initialized,
+                True,
+                message=f"{self.name} is not initialised: call GlowModel.initialize(images) (or "
+                "fit) on a batch of real images outside strategy.run, or restore a checkpoint",
+            )
 
         def initialize():
             x = compute_inputs()

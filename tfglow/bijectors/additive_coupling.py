@@ -18,8 +18,8 @@ class AdditiveCoupling(ChannelCoupling):
     The log-determinant is zero in both directions (`is_constant_jacobian=True`); computing it
     does not run the network.
 
-    `t` is a `tfglow.bijectors.networks.GlowCouplingNetwork` with `C − C // 2` output channels whose last
-    convolution is zero-initialised, so the layer starts as the identity.
+    `t` is a `tfglow.bijectors.networks.GlowCouplingNetwork` with `C − C // 2` output channels
+    whose last convolution is zero-initialised, so the layer starts as the identity.
 
     #### Examples
 
@@ -37,9 +37,16 @@ class AdditiveCoupling(ChannelCoupling):
          Convolutions. In _NeurIPS_, 2018. https://arxiv.org/abs/1807.03039
     """
 
-    def __init__(self, channels: int, hidden_channels: int, dtype=tf.float32,
-                 seed: Optional[int] = None, validate_args: bool = False,
-                 network_dtype: Optional[tf.dtypes.DType] = None, name: str = "additive_coupling"):
+    def __init__(
+        self,
+        channels: int,
+        hidden_channels: int,
+        dtype=tf.float32,
+        seed: Optional[int] = None,
+        validate_args: bool = False,
+        network_dtype: Optional[tf.dtypes.DType] = None,
+        name: str = "additive_coupling",
+    ):
         """Creates the coupling network; its last convolution starts at zero.
 
         Args:
@@ -56,12 +63,24 @@ class AdditiveCoupling(ChannelCoupling):
         parameters = dict(locals())
 
         def make_network(conditioning_channels: int, transformed_channels: int):
-            return GlowCouplingNetwork(conditioning_channels, transformed_channels,
-                                       hidden_channels, dtype=dtype, seed=seed,
-                                       network_dtype=network_dtype)
+            return GlowCouplingNetwork(
+                conditioning_channels,
+                transformed_channels,
+                hidden_channels,
+                dtype=dtype,
+                seed=seed,
+                network_dtype=network_dtype,
+            )
 
-        super().__init__(channels, make_network, is_constant_jacobian=True, dtype=dtype,
-                         validate_args=validate_args, parameters=parameters, name=name)
+        super().__init__(
+            channels,
+            make_network,
+            is_constant_jacobian=True,
+            dtype=dtype,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=name,
+        )
 
     def _coupling_parameters(self, conditioning):
         return (self.conditioner(conditioning),)

@@ -45,11 +45,17 @@ class AffineCoupling(ChannelCoupling):
          Convolutions. In _NeurIPS_, 2018. https://arxiv.org/abs/1807.03039
     """
 
-    def __init__(self, channels: int, hidden_channels: int, dtype=tf.float32,
-                 seed: Optional[int] = None, validate_args: bool = False,
-                 network_dtype: Optional[tf.dtypes.DType] = None,
-                 scale_floor: float = sigmoid_scale.DEFAULT_SCALE_FLOOR,
-                 name: str = "affine_coupling"):
+    def __init__(
+        self,
+        channels: int,
+        hidden_channels: int,
+        dtype=tf.float32,
+        seed: Optional[int] = None,
+        validate_args: bool = False,
+        network_dtype: Optional[tf.dtypes.DType] = None,
+        scale_floor: float = sigmoid_scale.DEFAULT_SCALE_FLOOR,
+        name: str = "affine_coupling",
+    ):
         """Creates the coupling network; its last convolution starts at zero.
 
         Args:
@@ -72,15 +78,30 @@ class AffineCoupling(ChannelCoupling):
         self.scale_floor = sigmoid_scale.check_scale_floor(scale_floor)
 
         def make_network(conditioning_channels: int, transformed_channels: int):
-            return GlowCouplingNetwork(conditioning_channels, 2 * transformed_channels,
-                                       hidden_channels, dtype=dtype, seed=seed,
-                                       network_dtype=network_dtype)
+            return GlowCouplingNetwork(
+                conditioning_channels,
+                2 * transformed_channels,
+                hidden_channels,
+                dtype=dtype,
+                seed=seed,
+                network_dtype=network_dtype,
+            )
 
-        super().__init__(channels, make_network, is_constant_jacobian=False, dtype=dtype,
-                         validate_args=validate_args, parameters=parameters, name=name)
+        super().__init__(
+            channels,
+            make_network,
+            is_constant_jacobian=False,
+            dtype=dtype,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=name,
+        )
 
     def shift_and_log_scale(self, conditioning: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """`(shift, log scale)` of the transformed half, from the conditioning half `[N, H, W, C//2]`."""
+        """`(shift, log scale)` of the transformed half, from the conditioning half.
+
+        The conditioning half has shape `[N, H, W, C // 2]`.
+        """
         h = self.conditioner(conditioning)
         return h[..., 0::2], sigmoid_scale.log_scale(h[..., 1::2], self.scale_floor)
 

@@ -9,19 +9,20 @@ import tensorflow as tf
 
 
 def fold_batch(x: tf.Tensor, event_ndims: int = 3) -> tuple[tf.Tensor, tf.Tensor]:
-    """Reshapes `x` of shape `[..., *event]` to `[N, *event]`; returns it and the batch shape `[...]`."""
+    """Reshapes `x` of shape `[..., *event]` to `[N, *event]`; returns it and the batch shape
+    `[...]`."""
     shape = tf.shape(x)
     rank = tf.rank(x)
     batch_shape = shape[: rank - event_ndims]
     event_shape = x.shape[-event_ndims:] if event_ndims else []
-    folded = tf.reshape(x, tf.concat([[-1], shape[rank - event_ndims:]], axis=0))
+    folded = tf.reshape(x, tf.concat([[-1], shape[rank - event_ndims :]], axis=0))
     folded.set_shape([None, *event_shape])
     return folded, batch_shape
 
 
 def unfold_batch(x: tf.Tensor, batch_shape: tf.Tensor, event_ndims: int = 3) -> tf.Tensor:
     """Inverse of `fold_batch`: reshapes `[N, *event]` back to `[*batch_shape, *event]`."""
-    event_shape = tf.shape(x)[tf.rank(x) - event_ndims:]
+    event_shape = tf.shape(x)[tf.rank(x) - event_ndims :]
     return tf.reshape(x, tf.concat([batch_shape, event_shape], axis=0))
 
 

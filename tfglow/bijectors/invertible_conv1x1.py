@@ -16,8 +16,9 @@ def random_rotation(channels: int, seed: int | None = None) -> tf.Tensor:
     if seed is None:
         gaussian = tf.random.normal(shape, dtype=tf.float64)
     else:
-        gaussian = tf.random.stateless_normal(shape, seed=tf.constant([seed, 0], tf.int64),
-                                              dtype=tf.float64)
+        gaussian = tf.random.stateless_normal(
+            shape, seed=tf.constant([seed, 0], tf.int64), dtype=tf.float64
+        )
     q, r = tf.linalg.qr(gaussian)
     q = q * tf.sign(tf.linalg.diag_part(r))
     first_column_sign = tf.sign(tf.linalg.det(q))[tf.newaxis]
@@ -68,8 +69,14 @@ class InvertibleConv1x1(tfb.Bijector):
          Convolutions. In _NeurIPS_, 2018. https://arxiv.org/abs/1807.03039
     """
 
-    def __init__(self, channels: int, seed: int | None = None, dtype=tf.float32,
-                 validate_args: bool = False, name: str = "invertible_conv1x1"):
+    def __init__(
+        self,
+        channels: int,
+        seed: int | None = None,
+        dtype=tf.float32,
+        validate_args: bool = False,
+        name: str = "invertible_conv1x1",
+    ):
         """Creates the kernel `W` as a random rotation.
 
         Args:
@@ -84,10 +91,17 @@ class InvertibleConv1x1(tfb.Bijector):
         if channels < 1:
             raise ValueError(f"InvertibleConv1x1 needs channels >= 1, got {channels}")
         with tf.name_scope(name) as scope_name:
-            self.kernel = tf.Variable(tf.cast(random_rotation(channels, seed), dtype),
-                                      name="kernel")
-        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True, dtype=dtype,
-                         validate_args=validate_args, parameters=parameters, name=scope_name)
+            self.kernel = tf.Variable(
+                tf.cast(random_rotation(channels, seed), dtype), name="kernel"
+            )
+        super().__init__(
+            forward_min_event_ndims=1,
+            is_constant_jacobian=True,
+            dtype=dtype,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=scope_name,
+        )
 
     def _forward(self, z):
         return channel_matmul(z, tf.linalg.inv(self.kernel))

@@ -37,8 +37,14 @@ class InvertibleConv1x1LU(tfb.Bijector):
          Convolutions. In _NeurIPS_, 2018. https://arxiv.org/abs/1807.03039
     """
 
-    def __init__(self, channels: int, seed: int | None = None, dtype=tf.float32,
-                 validate_args: bool = False, name: str = "invertible_conv1x1_lu"):
+    def __init__(
+        self,
+        channels: int,
+        seed: int | None = None,
+        dtype=tf.float32,
+        validate_args: bool = False,
+        name: str = "invertible_conv1x1_lu",
+    ):
         """Creates the LU factors of a random rotation.
 
         Args:
@@ -58,23 +64,34 @@ class InvertibleConv1x1LU(tfb.Bijector):
         s = tf.linalg.diag_part(lower_upper)
         off_diagonal = tf.linalg.set_diag(lower_upper, tf.zeros_like(s))
         with tf.name_scope(name) as scope_name:
-            self.permutation = tf.Variable(tf.cast(permutation, dtype), trainable=False,
-                                           name="permutation")
+            self.permutation = tf.Variable(
+                tf.cast(permutation, dtype), trainable=False, name="permutation"
+            )
             self.sign_s = tf.Variable(tf.cast(tf.sign(s), dtype), trainable=False, name="sign_s")
-            self.lower = tf.Variable(tf.cast(tf.linalg.band_part(off_diagonal, -1, 0), dtype),
-                                     name="lower")
-            self.upper = tf.Variable(tf.cast(tf.linalg.band_part(off_diagonal, 0, -1), dtype),
-                                     name="upper")
+            self.lower = tf.Variable(
+                tf.cast(tf.linalg.band_part(off_diagonal, -1, 0), dtype), name="lower"
+            )
+            self.upper = tf.Variable(
+                tf.cast(tf.linalg.band_part(off_diagonal, 0, -1), dtype), name="upper"
+            )
             self.log_abs_s = tf.Variable(tf.cast(tf.math.log(tf.abs(s)), dtype), name="log_abs_s")
-        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True, dtype=dtype,
-                         validate_args=validate_args, parameters=parameters, name=scope_name)
+        super().__init__(
+            forward_min_event_ndims=1,
+            is_constant_jacobian=True,
+            dtype=dtype,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=scope_name,
+        )
 
     def _triangular_factors(self) -> tuple[tf.Tensor, tf.Tensor]:
         """Returns `L` (unit diagonal) and `U + diag(sign(s)·exp(log|s|))` from the variables."""
-        lower = tf.linalg.set_diag(tf.linalg.band_part(self.lower, -1, 0),
-                                   tf.ones_like(self.log_abs_s))
-        upper = tf.linalg.set_diag(tf.linalg.band_part(self.upper, 0, -1),
-                                   self.sign_s * tf.exp(self.log_abs_s))
+        lower = tf.linalg.set_diag(
+            tf.linalg.band_part(self.lower, -1, 0), tf.ones_like(self.log_abs_s)
+        )
+        upper = tf.linalg.set_diag(
+            tf.linalg.band_part(self.upper, 0, -1), self.sign_s * tf.exp(self.log_abs_s)
+        )
         return lower, upper
 
     @property
@@ -86,7 +103,8 @@ class InvertibleConv1x1LU(tfb.Bijector):
     def _forward(self, z):
         lower, upper = self._triangular_factors()
         inverse_lower_times_pt = tf.linalg.triangular_solve(
-            lower, tf.transpose(self.permutation), lower=True)
+            lower, tf.transpose(self.permutation), lower=True
+        )
         kernel_inverse = tf.linalg.triangular_solve(upper, inverse_lower_times_pt, lower=False)
         return channel_matmul(z, kernel_inverse)
 

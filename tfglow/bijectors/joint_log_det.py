@@ -73,7 +73,8 @@ def inverse_and_log_det(bijector, x: tf.Tensor, **kwargs) -> tuple[tf.Tensor, tf
 
 
 def forward_and_log_det(bijector, z: tf.Tensor, **kwargs) -> tuple[tf.Tensor, tf.Tensor]:
-    """One tfglow layer's z→x on `z` `[N, H, W, C]` and its log-det per example, outside the cache."""
+    """One tfglow layer's z→x on `z` `[N, H, W, C]` and its log-det per example, outside the
+    cache."""
     if isinstance(bijector, JointLogDetMixin):
         return bijector._forward_and_log_det(z, **kwargs)
     x = bijector._forward(z, **kwargs)
@@ -81,8 +82,9 @@ def forward_and_log_det(bijector, z: tf.Tensor, **kwargs) -> tuple[tf.Tensor, tf
     return x, _per_example(log_det, bijector.forward_min_event_ndims, z)
 
 
-def inverse_gradient_from_output(bijector, z: tf.Tensor, output_gradient: tf.Tensor,
-                                 log_det_gradient: tf.Tensor, **kwargs):
+def inverse_gradient_from_output(
+    bijector, z: tf.Tensor, output_gradient: tf.Tensor, log_det_gradient: tf.Tensor, **kwargs
+):
     """Back-propagates through one layer's x→z from its output `z` alone (RevNet's backward step).
 
     Rebuilds the input `x = forward(z)` (z→x), recomputes `z, log_det = inverse(x)` under a tape
@@ -92,25 +94,28 @@ def inverse_gradient_from_output(bijector, z: tf.Tensor, output_gradient: tf.Ten
     rebuilt input, its gradient, and `{variable.ref(): gradient}` of the trainable variables.
     """
     if hasattr(bijector, "inverse_gradient_from_output"):
-        return bijector.inverse_gradient_from_output(z, output_gradient, log_det_gradient,
-                                                     **kwargs)
+        return bijector.inverse_gradient_from_output(z, output_gradient, log_det_gradient, **kwargs)
     x = tf.stop_gradient(forward_and_log_det(bijector, z, **kwargs)[0])
     variables = bijector.trainable_variables
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch(x)
         tape.watch(variables)
         z_again, log_det = inverse_and_log_det(bijector, x, **kwargs)
-    gradients = tape.gradient([z_again, log_det], [x, *variables],
-                              output_gradients=[output_gradient, log_det_gradient],
-                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    gradients = tape.gradient(
+        [z_again, log_det],
+        [x, *variables],
+        output_gradients=[output_gradient, log_det_gradient],
+        unconnected_gradients=tf.UnconnectedGradients.ZERO,
+    )
     return x, gradients[0], dict(zip((v.ref() for v in variables), gradients[1:]))
 
 
-def _per_example(log_det: tf.Tensor, min_event_ndims: int, x: tf.Tensor,
-                 event_ndims: int = 3) -> tf.Tensor:
+def _per_example(
+    log_det: tf.Tensor, min_event_ndims: int, x: tf.Tensor, event_ndims: int = 3
+) -> tf.Tensor:
     """A hook's log-det at `min_event_ndims` (broadcastable) summed to one value per example."""
     rank = tf.rank(x)
-    log_det = log_det + tf.zeros(tf.shape(x)[:rank - min_event_ndims], log_det.dtype)
+    log_det = log_det + tf.zeros(tf.shape(x)[: rank - min_event_ndims], log_det.dtype)
     if min_event_ndims == event_ndims:
         return log_det
     return tf.reduce_sum(log_det, axis=tf.range(1, 1 + event_ndims - min_event_ndims))

@@ -28,9 +28,9 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
     time from the input's height and width; `"channel"` sets `b = 1` on the first `C // 2`
     channels (`parity=0`) or on the last `C − C // 2` (`parity=1`). RealNVP alternates the parity
     between successive layers so that every entry is transformed. The network (`NN`, a
-    `tfglow.bijectors.networks.GlowCouplingNetwork` from `C` to `2·C` channels) is zero-initialised at its output,
-    so at initialisation the unmasked entries are scaled by `ε + (1 − ε)·sigmoid(2)` (0.90 with
-    ε = 0.2).
+    `tfglow.bijectors.networks.GlowCouplingNetwork` from `C` to `2·C` channels) is
+    zero-initialised at its output, so at initialisation the unmasked entries are scaled by
+    `ε + (1 − ε)·sigmoid(2)` (0.90 with ε = 0.2).
 
     #### Examples
 
@@ -46,11 +46,19 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
          In _ICLR_, 2017. https://arxiv.org/abs/1605.08803
     """
 
-    def __init__(self, channels: int, hidden_channels: int, mask: str = "checkerboard",
-                 parity: int = 0, dtype=tf.float32, seed: Optional[int] = None,
-                 validate_args: bool = False, network_dtype: Optional[tf.dtypes.DType] = None,
-                 scale_floor: float = sigmoid_scale.DEFAULT_SCALE_FLOOR,
-                 name: str = "masked_affine_coupling"):
+    def __init__(
+        self,
+        channels: int,
+        hidden_channels: int,
+        mask: str = "checkerboard",
+        parity: int = 0,
+        dtype=tf.float32,
+        seed: Optional[int] = None,
+        validate_args: bool = False,
+        network_dtype: Optional[tf.dtypes.DType] = None,
+        scale_floor: float = sigmoid_scale.DEFAULT_SCALE_FLOOR,
+        name: str = "masked_affine_coupling",
+    ):
         """Creates the coupling network; its last convolution starts at zero.
 
         Args:
@@ -78,17 +86,30 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
             raise ValueError(f"MaskedAffineCoupling parity must be 0 or 1, got {parity}")
         minimum_channels = 2 if mask == "channel" else 1
         if channels < minimum_channels:
-            raise ValueError(f"MaskedAffineCoupling with mask={mask!r} needs channels >= "
-                             f"{minimum_channels}, got {channels}")
+            raise ValueError(
+                f"MaskedAffineCoupling with mask={mask!r} needs channels >= "
+                f"{minimum_channels}, got {channels}"
+            )
         self.channels = channels
         self.mask = mask
         self.parity = parity
         with tf.name_scope(name) as scope_name:
-            self.conditioner = GlowCouplingNetwork(channels, 2 * channels, hidden_channels,
-                                                   dtype=dtype, seed=seed,
-                                                   network_dtype=network_dtype)
-        super().__init__(forward_min_event_ndims=3, is_constant_jacobian=False, dtype=dtype,
-                         validate_args=validate_args, parameters=parameters, name=scope_name)
+            self.conditioner = GlowCouplingNetwork(
+                channels,
+                2 * channels,
+                hidden_channels,
+                dtype=dtype,
+                seed=seed,
+                network_dtype=network_dtype,
+            )
+        super().__init__(
+            forward_min_event_ndims=3,
+            is_constant_jacobian=False,
+            dtype=dtype,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=scope_name,
+        )
 
     def _binary_mask(self, x: tf.Tensor) -> tf.Tensor:
         """The mask `b`, broadcastable against the rank-4 `x`: 1 where `x` conditions."""
@@ -113,8 +134,10 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
         shift, log_scale = self._masked_shift_and_log_scale(mask, mask * x)
         z = x * tf.exp(log_scale) + shift  # b ⊙ x + (1 − b) ⊙ (x ⊙ scale + shift)
         log_det = tf.reduce_sum(log_scale, axis=[1, 2, 3])
-        return (batch_shapes.unfold_batch(z, batch_shape),
-                batch_shapes.fold_batch_values(log_det, batch_shape))
+        return (
+            batch_shapes.unfold_batch(z, batch_shape),
+            batch_shapes.fold_batch_values(log_det, batch_shape),
+        )
 
     def _forward_and_log_det(self, z):
         z, batch_shape = batch_shapes.fold_batch(z)
@@ -122,8 +145,10 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
         shift, log_scale = self._masked_shift_and_log_scale(mask, mask * z)
         x = (z - shift) * tf.exp(-log_scale)  # b ⊙ z + (1 − b) ⊙ (z − shift) / scale
         log_det = tf.reduce_sum(log_scale, axis=[1, 2, 3])
-        return (batch_shapes.unfold_batch(x, batch_shape),
-                -batch_shapes.fold_batch_values(log_det, batch_shape))
+        return (
+            batch_shapes.unfold_batch(x, batch_shape),
+            -batch_shapes.fold_batch_values(log_det, batch_shape),
+        )
 
     def inverse_gradient_from_output(self, z, output_gradient, log_det_gradient):
         """Rebuilds the input of x→z from its output `z` `[N, H, W, C]` and back-propagates.
@@ -145,8 +170,13 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
             z_again = x * tf.exp(log_scale) + shift
             log_det = tf.reduce_sum(log_scale, axis=[1, 2, 3])
         gradients = tape.gradient(
-            [z_again, log_det], [conditioning, x, *variables],
+            [z_again, log_det],
+            [conditioning, x, *variables],
             output_gradients=[output_gradient, log_det_gradient],
-            unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        return (x, gradients[1] + mask * gradients[0],
-                dict(zip((v.ref() for v in variables), gradients[2:])))
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        return (
+            x,
+            gradients[1] + mask * gradients[0],
+            dict(zip((v.ref() for v in variables), gradients[2:])),
+        )

@@ -34,8 +34,15 @@ class Conv2D(tf.Module):
     whose shift takes that role.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 dtype=tf.float32, seed: Optional[int] = None, name: str = "conv2d"):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        dtype=tf.float32,
+        seed: Optional[int] = None,
+        name: str = "conv2d",
+    ):
         """Creates the kernel of shape `[kernel_size, kernel_size, in_channels, out_channels]`.
 
         Args:
@@ -48,16 +55,23 @@ class Conv2D(tf.Module):
           name: Python `str`, the name of the module. Default value: `"conv2d"`.
         """
         super().__init__(name=name)
-        for argument, value in [("in_channels", in_channels), ("out_channels", out_channels),
-                                ("kernel_size", kernel_size)]:
+        for argument, value in [
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("kernel_size", kernel_size),
+        ]:
             if value < 1:
                 raise ValueError(f"Conv2D needs {argument} >= 1, got {value}")
         shape = [kernel_size, kernel_size, in_channels, out_channels]
         if seed is None:
             initial = tf.random.normal(shape, stddev=_KERNEL_INIT_STDDEV, dtype=dtype)
         else:
-            initial = tf.random.stateless_normal(shape, seed=tf.constant([seed, 0], tf.int64),
-                                                 stddev=_KERNEL_INIT_STDDEV, dtype=dtype)
+            initial = tf.random.stateless_normal(
+                shape,
+                seed=tf.constant([seed, 0], tf.int64),
+                stddev=_KERNEL_INIT_STDDEV,
+                dtype=dtype,
+            )
         with self.name_scope:
             self.kernel = tf.Variable(initial, name="kernel")
 
@@ -72,8 +86,14 @@ class ZeroConv2D(tf.Module):
     so the output is exactly zero until training moves them (openai/glow's `conv2d_zeros`).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 dtype=tf.float32, name: str = "zero_conv2d"):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        dtype=tf.float32,
+        name: str = "zero_conv2d",
+    ):
         """Creates the zero kernel, bias and log-gain.
 
         Args:
@@ -84,14 +104,18 @@ class ZeroConv2D(tf.Module):
           name: Python `str`, the name of the module. Default value: `"zero_conv2d"`.
         """
         super().__init__(name=name)
-        for argument, value in [("in_channels", in_channels), ("out_channels", out_channels),
-                                ("kernel_size", kernel_size)]:
+        for argument, value in [
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("kernel_size", kernel_size),
+        ]:
             if value < 1:
                 raise ValueError(f"ZeroConv2D needs {argument} >= 1, got {value}")
         with self.name_scope:
             self.kernel = tf.Variable(
                 tf.zeros([kernel_size, kernel_size, in_channels, out_channels], dtype),
-                name="kernel")
+                name="kernel",
+            )
             self.bias = tf.Variable(tf.zeros([out_channels], dtype), name="bias")
             self.log_gain = tf.Variable(tf.zeros([out_channels], dtype), name="log_gain")
 
@@ -118,7 +142,8 @@ class GlowCouplingNetwork(tf.Module):
     #### Examples
 
     ```python
-    network = tfglow.bijectors.networks.GlowCouplingNetwork(in_channels=2, out_channels=4, hidden_channels=256)
+    network = tfglow.bijectors.networks.GlowCouplingNetwork(
+        in_channels=2, out_channels=4, hidden_channels=256)
     h = network(x_b)                    # [N, H, W, 2] -> [N, H, W, 4], zero at initialisation
     ```
 
@@ -128,9 +153,16 @@ class GlowCouplingNetwork(tf.Module):
          Convolutions. In _NeurIPS_, 2018. https://arxiv.org/abs/1807.03039
     """
 
-    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int,
-                 dtype=tf.float32, seed: Optional[int] = None,
-                 network_dtype: Optional[tf.dtypes.DType] = None, name: str = "coupling_network"):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden_channels: int,
+        dtype=tf.float32,
+        seed: Optional[int] = None,
+        network_dtype: Optional[tf.dtypes.DType] = None,
+        name: str = "coupling_network",
+    ):
         """Creates the three convolutions and two ActNorms.
 
         Args:
@@ -147,22 +179,36 @@ class GlowCouplingNetwork(tf.Module):
         super().__init__(name=name)
         self.network_dtype = tf.as_dtype(network_dtype or dtype)
         if hidden_channels < 1:
-            raise ValueError(f"GlowCouplingNetwork needs hidden_channels >= 1, "
-                             f"got {hidden_channels}")
+            raise ValueError(
+                f"GlowCouplingNetwork needs hidden_channels >= 1, got {hidden_channels}"
+            )
         # Well-mixed seeds for the two kernels: with `seed + 1` a flow seeding its layers
         # `seed + k` would give layer k's second kernel the same draws as layer k + 1's first.
         first_seed = second_seed = None
         if seed is not None:
             first_seed, second_seed = map(int, np.random.SeedSequence(seed).generate_state(2))
         with self.name_scope:
-            self.input_conv = Conv2D(in_channels, hidden_channels, kernel_size=3, dtype=dtype,
-                                     seed=first_seed, name="input_conv")
+            self.input_conv = Conv2D(
+                in_channels,
+                hidden_channels,
+                kernel_size=3,
+                dtype=dtype,
+                seed=first_seed,
+                name="input_conv",
+            )
             self.input_act_norm = ActNorm(hidden_channels, dtype=dtype, name="input_act_norm")
-            self.hidden_conv = Conv2D(hidden_channels, hidden_channels, kernel_size=1,
-                                      dtype=dtype, seed=second_seed, name="hidden_conv")
+            self.hidden_conv = Conv2D(
+                hidden_channels,
+                hidden_channels,
+                kernel_size=1,
+                dtype=dtype,
+                seed=second_seed,
+                name="hidden_conv",
+            )
             self.hidden_act_norm = ActNorm(hidden_channels, dtype=dtype, name="hidden_act_norm")
-            self.output_conv = ZeroConv2D(hidden_channels, out_channels, kernel_size=3,
-                                          dtype=dtype, name="output_conv")
+            self.output_conv = ZeroConv2D(
+                hidden_channels, out_channels, kernel_size=3, dtype=dtype, name="output_conv"
+            )
 
     def __call__(self, h: tf.Tensor) -> tf.Tensor:
         h = tf.cast(h, self.network_dtype)

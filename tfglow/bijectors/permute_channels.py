@@ -33,8 +33,13 @@ class ReverseChannels(tfb.Bijector):
         """
         parameters = dict(locals())
         with tf.name_scope(name) as scope_name:
-            super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True,
-                             validate_args=validate_args, parameters=parameters, name=scope_name)
+            super().__init__(
+                forward_min_event_ndims=1,
+                is_constant_jacobian=True,
+                validate_args=validate_args,
+                parameters=parameters,
+                name=scope_name,
+            )
 
     @property
     def _is_permutation(self):
@@ -76,8 +81,13 @@ class ShuffleChannels(tfb.Bijector):
          In _ICLR_, 2017. https://arxiv.org/abs/1605.08803
     """
 
-    def __init__(self, channels: int, seed: int | None = None, validate_args: bool = False,
-                 name: str = "shuffle_channels"):
+    def __init__(
+        self,
+        channels: int,
+        seed: int | None = None,
+        validate_args: bool = False,
+        name: str = "shuffle_channels",
+    ):
         """Draws the permutation.
 
         Args:
@@ -97,8 +107,13 @@ class ShuffleChannels(tfb.Bijector):
         self._channels = channels
         with tf.name_scope(name) as scope_name:
             self.permutation = tf.Variable(tf.argsort(keys), trainable=False, name="permutation")
-        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True,
-                         validate_args=validate_args, parameters=parameters, name=scope_name)
+        super().__init__(
+            forward_min_event_ndims=1,
+            is_constant_jacobian=True,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=scope_name,
+        )
 
     @property
     def _is_permutation(self):
@@ -107,13 +122,19 @@ class ShuffleChannels(tfb.Bijector):
     def _permute(self, tensor: tf.Tensor, permutation: tf.Tensor) -> tf.Tensor:
         """Gathers the channels of `tensor` in `permutation` order, after checking their number."""
         if tensor.shape[-1] is not None and tensor.shape[-1] != self._channels:
-            raise ValueError(f"ShuffleChannels expects {self._channels} channels in the last axis, "
-                             f"got shape {tensor.shape}")
+            raise ValueError(
+                f"ShuffleChannels expects {self._channels} channels in the last axis, "
+                f"got shape {tensor.shape}"
+            )
         assertions = []
         if self.validate_args:  # tf.gather would silently drop surplus channels.
-            assertions.append(tf.debugging.assert_equal(
-                tf.shape(tensor)[-1], self._channels,
-                message="ShuffleChannels got a wrong number of channels"))
+            assertions.append(
+                tf.debugging.assert_equal(
+                    tf.shape(tensor)[-1],
+                    self._channels,
+                    message="ShuffleChannels got a wrong number of channels",
+                )
+            )
         with tf.control_dependencies(assertions):
             permuted = tf.gather(tensor, permutation, axis=-1)
         permuted.set_shape(tensor.shape)

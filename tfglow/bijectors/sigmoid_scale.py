@@ -15,8 +15,12 @@ DEFAULT_SCALE_FLOOR = 0.2
 
 def check_scale_floor(scale_floor: float) -> float:
     """Returns `scale_floor` as a float, or raises `ValueError` unless it is a number in [0, 1)."""
-    if not (isinstance(scale_floor, (int, float)) and not isinstance(scale_floor, bool)
-            and math.isfinite(scale_floor) and 0 <= scale_floor < 1):
+    if not (
+        isinstance(scale_floor, (int, float))
+        and not isinstance(scale_floor, bool)
+        and math.isfinite(scale_floor)
+        and 0 <= scale_floor < 1
+    ):
         raise ValueError(f"scale_floor must be a number in [0, 1), got {scale_floor!r}")
     return float(scale_floor)
 
@@ -29,4 +33,6 @@ def log_scale(pre_scale: tf.Tensor, scale_floor: float) -> tf.Tensor:
     """
     if scale_floor == 0:
         return tf.math.log_sigmoid(pre_scale + SCALE_LOGIT_OFFSET)
-    return tf.math.log(scale_floor + (1.0 - scale_floor) * tf.sigmoid(pre_scale + SCALE_LOGIT_OFFSET))
+    return tf.math.log(
+        scale_floor + (1.0 - scale_floor) * tf.sigmoid(pre_scale + SCALE_LOGIT_OFFSET)
+    )

@@ -45,8 +45,13 @@ class SplitPrior(ChannelCoupling):
          Convolutions. In _NeurIPS_, 2018. https://arxiv.org/abs/1807.03039
     """
 
-    def __init__(self, channels: int, dtype=tf.float32, validate_args: bool = False,
-                 name: str = "split_prior"):
+    def __init__(
+        self,
+        channels: int,
+        dtype=tf.float32,
+        validate_args: bool = False,
+        name: str = "split_prior",
+    ):
         """Creates the zero-initialised 3×3 convolution that predicts mean and log-std.
 
         Args:
@@ -61,8 +66,15 @@ class SplitPrior(ChannelCoupling):
         def make_conv(kept_channels: int, factored_channels: int):
             return ZeroConv2D(kept_channels, 2 * factored_channels, dtype=dtype)
 
-        super().__init__(channels, make_conv, is_constant_jacobian=False, dtype=dtype,
-                         validate_args=validate_args, parameters=parameters, name=name)
+        super().__init__(
+            channels,
+            make_conv,
+            is_constant_jacobian=False,
+            dtype=dtype,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=name,
+        )
 
     def _coupling_parameters(self, keep):
         h = self.conditioner(keep)

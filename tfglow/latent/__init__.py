@@ -9,7 +9,8 @@ scores:
 * `attribute_directions`, `manipulate`: mean-latent differences of an attribute, and moving an image
   along one (Glow Fig. 6).
 * `compress`: keep the top levels, resample the finer ones (RealNVP appendix D).
-* `score_bits_per_dim`, `auroc`, `compare_datasets`: likelihood scores for out-of-distribution checks.
+* `score_bits_per_dim`, `auroc`, `compare_datasets`: likelihood scores for out-of-distribution
+checks.
 * `split_levels`, `join_levels`: the flat latent cut into its levels (finest first) and back.
 
 ```python

@@ -1,4 +1,5 @@
-"""Runs a per-example model function over an array in batches, so that whole datasets fit in memory."""
+"""Runs a per-example model function over an array in batches, so that whole datasets fit in
+memory."""
 
 from collections.abc import Callable
 
@@ -9,14 +10,17 @@ from tfglow import checks
 DEFAULT_BATCH_SIZE = 256
 
 
-def map_batches(function: Callable, arrays: tuple, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-    """`concatenate([function(*batch) for batch])` over the leading axis of `arrays` (`None` passes)."""
+def map_batches(
+    function: Callable, arrays: tuple, batch_size: int = DEFAULT_BATCH_SIZE
+) -> np.ndarray:
+    """`concatenate([function(*batch) for batch])` over the leading axis of `arrays` (`None`
+    passes)."""
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     count = len(arrays[0])
     outputs = []
     for start in range(0, count, batch_size):
-        batch = [None if array is None else array[start:start + batch_size] for array in arrays]
+        batch = [None if array is None else array[start : start + batch_size] for array in arrays]
         outputs.append(np.asarray(function(*batch)))
     if not outputs:
         raise ValueError("got an empty array of images")

@@ -16,8 +16,14 @@ from tfglow.latent.batches import as_labels
 from tfglow.latent.sampling import standard_normal
 
 
-def compress(model, images, levels_kept: Sequence[int] | None = None, temperature: float = 1.0,
-             seed: int | None = 0, labels=None) -> tuple[np.ndarray, list[float]]:
+def compress(
+    model,
+    images,
+    levels_kept: Sequence[int] | None = None,
+    temperature: float = 1.0,
+    seed: int | None = 0,
+    labels=None,
+) -> tuple[np.ndarray, list[float]]:
     """uint8 images `[batch, len(levels_kept), H, W, C]` and the share of latents kept per column.
 
     Column j keeps the top `levels_kept[j]` levels of `eps = encode(images)` and replaces the others
@@ -28,8 +34,11 @@ def compress(model, images, levels_kept: Sequence[int] | None = None, temperatur
     """
     layout = model.config.layout
     temperature = checks.temperature(temperature)
-    levels_kept = (list(range(layout.num_levels, -1, -1)) if levels_kept is None
-                   else [layout.check_levels_kept(k) for k in levels_kept])
+    levels_kept = (
+        list(range(layout.num_levels, -1, -1))
+        if levels_kept is None
+        else [layout.check_levels_kept(k) for k in levels_kept]
+    )
     labels = as_labels(model, labels, len(images))
     latent = model.encode(images, labels)
     prior = standard_normal(model, len(images), seed) * temperature

@@ -16,8 +16,9 @@ METHODS = ("linear", "spherical")
 _PARALLEL_ANGLE = 1e-6
 
 
-def interpolation_weights(latent_a: np.ndarray, latent_b: np.ndarray, fractions: np.ndarray,
-                          method: str = "linear") -> tuple[np.ndarray, np.ndarray]:
+def interpolation_weights(
+    latent_a: np.ndarray, latent_b: np.ndarray, fractions: np.ndarray, method: str = "linear"
+) -> tuple[np.ndarray, np.ndarray]:
     """Weights `(w_a, w_b)`, `[batch, len(fractions)]`, with `z(t) = w_a · z_a + w_b · z_b`.
 
     Linear: `w_a = 1 − t`, `w_b = t`. Spherical (slerp; Shoemake 1985, as in White 2016 for
@@ -30,11 +31,13 @@ def interpolation_weights(latent_a: np.ndarray, latent_b: np.ndarray, fractions:
     t = np.asarray(fractions, np.float64)[np.newaxis, :]
     if method == "linear":
         return np.broadcast_to(1.0 - t, (len(latent_a), t.shape[1])), np.broadcast_to(
-            t, (len(latent_a), t.shape[1]))
+            t, (len(latent_a), t.shape[1])
+        )
     a = np.asarray(latent_a, np.float64)
     b = np.asarray(latent_b, np.float64)
-    cosine = np.sum(a * b, -1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1),
-                                            np.finfo(np.float64).tiny)
+    cosine = np.sum(a * b, -1) / np.maximum(
+        np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), np.finfo(np.float64).tiny
+    )
     angle = np.arccos(np.clip(cosine, -1.0, 1.0))[:, np.newaxis]
     parallel = angle < _PARALLEL_ANGLE
     safe_angle = np.where(parallel, 1.0, angle)
@@ -46,9 +49,17 @@ def interpolation_weights(latent_a: np.ndarray, latent_b: np.ndarray, fractions:
     return weight_a, weight_b
 
 
-def interpolate(model, images_a, images_b, num_steps: int = 8, method: str = "linear",
-                labels_a=None, labels_b=None) -> np.ndarray:
-    """uint8 images `[batch, num_steps, H, W, C]` along the latent path from `images_a` to `images_b`.
+def interpolate(
+    model,
+    images_a,
+    images_b,
+    num_steps: int = 8,
+    method: str = "linear",
+    labels_a=None,
+    labels_b=None,
+) -> np.ndarray:
+    """uint8 images `[batch, num_steps, H, W, C]` along the latent path from `images_a` to
+    `images_b`.
 
     `z_a = encode(images_a)`, `z_b = encode(images_b)` (x→z); step s decodes
     `z(t_s) = w_a(t_s) · z_a + w_b(t_s) · z_b` (z→x) at `t_s = s / (num_steps − 1)`, so that
@@ -61,17 +72,22 @@ def interpolate(model, images_a, images_b, num_steps: int = 8, method: str = "li
     images_a = np.asarray(images_a)
     images_b = np.asarray(images_b)
     if images_a.shape != images_b.shape:
-        raise ValueError(f"images_a and images_b must have the same shape, got {images_a.shape} "
-                         f"and {images_b.shape}")
+        raise ValueError(
+            f"images_a and images_b must have the same shape, got {images_a.shape} "
+            f"and {images_b.shape}"
+        )
     count = len(images_a)
-    labels_a, labels_b = as_labels(model, labels_a, count, "labels_a"), as_labels(model, labels_b, count, "labels_b")
+    labels_a, labels_b = (
+        as_labels(model, labels_a, count, "labels_a"),
+        as_labels(model, labels_b, count, "labels_b"),
+    )
     latent_a = model.encode(images_a, labels_a).numpy()
     latent_b = model.encode(images_b, labels_b).numpy()
     fractions = np.linspace(0.0, 1.0, num_steps)
     weight_a, weight_b = interpolation_weights(latent_a, latent_b, fractions, method)
     columns = []
     for step, fraction in enumerate(fractions):
-        latent = (weight_a[:, step:step + 1] * latent_a + weight_b[:, step:step + 1] * latent_b)
+        latent = weight_a[:, step : step + 1] * latent_a + weight_b[:, step : step + 1] * latent_b
         labels = labels_a if fraction < 0.5 else labels_b
         columns.append(model.decode(tf.constant(latent, model.flow_dtype), labels).numpy())
     return np.stack(columns, axis=1)

@@ -14,17 +14,19 @@ from tfglow.config import GlowConfig
 
 
 def level_sizes(config: GlowConfig) -> list[int]:
-    """The number of latent dimensions of each level, finest first; they sum to `config.event_size`."""
+    """The number of latent dimensions of each level, finest first; they sum to
+    `config.event_size`."""
     return config.layout.sizes
 
 
 def split_levels(config: GlowConfig, eps) -> list[tf.Tensor]:
-    """Flat latents `[batch, D]` → one tensor per level, `[batch, *latent_shapes[level]]`, finest first."""
+    """Flat latents `[batch, D]` → one tensor per level, `[batch, *latent_shapes[level]]`, finest
+    first."""
     return config.layout.split(checks.latents(eps, config.event_size))
 
 
 def join_levels(config: GlowConfig, levels: Sequence) -> tf.Tensor:
-    """The inverse of `split_levels`: one tensor per level (finest first) → flat latents `[batch, D]`."""
+    """The inverse of `split_levels`: one tensor per level (finest first) → flat latents."""
     return config.layout.join(levels)
 
 
@@ -34,5 +36,6 @@ def kept_fraction(config: GlowConfig, num_levels_kept: int) -> float:
 
 
 def top_levels_mask(config: GlowConfig, num_levels_kept: int) -> np.ndarray:
-    """A boolean `[D]` mask of the flat latent, true on the top (coarsest) `num_levels_kept` levels."""
+    """A boolean `[D]` mask of the flat latent, true on the top (coarsest) `num_levels_kept`
+    levels."""
     return config.layout.top_levels_mask(num_levels_kept)

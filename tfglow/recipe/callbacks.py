@@ -1,4 +1,5 @@
-"""Keras callbacks of a training run: stop on a non-finite loss, stop at a step, throughput, samples."""
+"""Keras callbacks of a training run: stop on a non-finite loss, stop at a step, throughput,
+samples."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def _step(model: tf_keras.Model) -> int:
 
 
 class NonFiniteLossStop(tf_keras.callbacks.Callback):
-    """Raises `NonFiniteLossError` as soon as the training (or held-out) bits/dim is NaN or infinite.
+    """Raises `NonFiniteLossError` as soon as the training (or held-out) bits/dim is NaN or
+    infinite.
 
     Put it before the checkpoint callback: the exception ends `fit` before anything else sees the
     step, so the bad weights are never saved (`CheckpointEvery` also refuses non-finite weights).
@@ -33,8 +35,8 @@ class NonFiniteLossStop(tf_keras.callbacks.Callback):
 
     def __init__(self, describe_last_checkpoint=None):
         """Args:
-          describe_last_checkpoint: `None`, or a callable returning a sentence about the last good
-            checkpoint, appended to the error message.
+        describe_last_checkpoint: `None`, or a callable returning a sentence about the last good
+          checkpoint, appended to the error message.
         """
         super().__init__()
         self._supports_tf_logs = True
@@ -47,19 +49,25 @@ class NonFiniteLossStop(tf_keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = float((logs or {}).get(LOSS_KEY, 0.0))
         if not math.isfinite(loss):
-            self._stop(f"the loss ({LOSS_KEY}) became {loss} at step {_step(self.model)} "
-                       f"(epoch {self._epoch + 1}, batch {batch + 1})")
+            self._stop(
+                f"the loss ({LOSS_KEY}) became {loss} at step {_step(self.model)} "
+                f"(epoch {self._epoch + 1}, batch {batch + 1})"
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         # An update can leave non-finite weights behind a finite loss; the held-out loss shows it.
         loss = float((logs or {}).get("val_" + LOSS_KEY, 0.0))
         if not math.isfinite(loss):
-            self._stop(f"the held-out loss (val_{LOSS_KEY}) became {loss} after step {_step(self.model)} "
-                       f"(end of epoch {epoch + 1})")
+            self._stop(
+                f"the held-out loss (val_{LOSS_KEY}) became {loss} after step {_step(self.model)} "
+                f"(end of epoch {epoch + 1})"
+            )
 
     def _stop(self, what: str):
-        message = (f"training stopped: {what}; the weights of that step were not saved. Lower the "
-                   "learning rate, lengthen the warmup or clip the gradient norm.")
+        message = (
+            f"training stopped: {what}; the weights of that step were not saved. Lower the "
+            "learning rate, lengthen the warmup or clip the gradient norm."
+        )
         if self._describe_last_checkpoint is not None:
             message += " " + self._describe_last_checkpoint()
         raise NonFiniteLossError(message)
@@ -134,11 +142,14 @@ class SampleSummary(tf_keras.callbacks.Callback):
         self._writer = tf.summary.create_file_writer(os.path.join(os.fspath(log_dir), "samples"))
 
     def on_epoch_end(self, epoch, logs=None):
-        grids = sample_pictures.sample_grids(self.model, self.temperatures, self.num_samples, self.seed)
+        grids = sample_pictures.sample_grids(
+            self.model, self.temperatures, self.num_samples, self.seed
+        )
         with self._writer.as_default():
             for temperature, grid in grids.items():
-                tf.summary.image(f"samples/temperature_{temperature:g}", grid[np.newaxis],
-                                 step=_step(self.model))
+                tf.summary.image(
+                    f"samples/temperature_{temperature:g}", grid[np.newaxis], step=_step(self.model)
+                )
         self._writer.flush()
 
 

@@ -64,13 +64,25 @@ class TrainingConfig:
     jit_compile: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "sample_temperatures", tuple(float(t) for t in self.sample_temperatures))
+        object.__setattr__(
+            self,
+            "sample_temperatures",
+            tuple(checks.temperature(t, "sample_temperatures") for t in self.sample_temperatures),
+        )
         if not isinstance(self.model, GlowConfig):
             raise TypeError(f"model must be a tfglow.GlowConfig, got {type(self.model).__name__}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
-        for field in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints", "log_every",
-                      "num_samples"):
+            raise ValueError(
+                f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        for field in (
+            "batch_size",
+            "steps",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "log_every",
+            "num_samples",
+        ):
             checks.positive_int(field, getattr(self, field))
         for field in ("steps_per_epoch", "validation_steps"):
             if getattr(self, field) is not None:
@@ -81,7 +93,8 @@ class TrainingConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
 
     def replace(self, **changes: Any) -> TrainingConfig:
-        """A copy with `changes` applied (validated); use `model=model.replace(...)` for the model."""
+        """A copy with `changes` applied (validated); use `model=model.replace(...)` for the
+        model."""
         return replace_fields(self, changes)
 
     def to_json(self) -> str:
@@ -94,4 +107,3 @@ class TrainingConfig:
         fields = json.loads(text)
         fields["model"] = GlowConfig(**fields["model"])
         return cls(**fields)
-

@@ -9,8 +9,13 @@ from tfglow.model import GlowModel
 from tfglow.recipe.config import TrainingConfig
 
 
-def held_out_dataset(config: TrainingConfig, split: str | None = None, batch_size: int | None = None,
-                 limit: int | None = None, dataset: str | None = None) -> tf.data.Dataset:
+def held_out_dataset(
+    config: TrainingConfig,
+    split: str | None = None,
+    batch_size: int | None = None,
+    limit: int | None = None,
+    dataset: str | None = None,
+) -> tf.data.Dataset:
     """Batches of a held-out split, in stored order, preprocessed as in training (no flips).
 
     Args:
@@ -18,19 +23,29 @@ def held_out_dataset(config: TrainingConfig, split: str | None = None, batch_siz
       split: TFDS split. Default value: `None` (`config.test_split`).
       batch_size: Default value: `None` (`config.batch_size`).
       limit: `None`, or only the first `limit` examples.
-      dataset: another TFDS dataset with the same image shape (e.g. Fashion-MNIST for an MNIST model).
+      dataset: another TFDS dataset with the same image shape (e.g. Fashion-MNIST for an MNIST
+        model).
         Default value: `None` (`config.dataset`).
     """
     split = split or config.test_split
     if limit is not None:
         split = f"{split}[:{limit}]"
     return data.load_images(
-        dataset or config.dataset, split, batch_size=batch_size or config.batch_size,
-        image_size=config.image_size, pad_to=config.pad_to, center_crop=config.center_crop,
-        with_labels=config.model.num_classes is not None, shuffle=False, cache=False)
+        dataset or config.dataset,
+        split,
+        batch_size=batch_size or config.batch_size,
+        image_size=config.image_size,
+        pad_to=config.pad_to,
+        center_crop=config.center_crop,
+        with_labels=config.model.num_classes is not None,
+        shuffle=False,
+        cache=False,
+    )
 
 
-def evaluate_bits_per_dim(model: GlowModel, dataset: tf.data.Dataset, seed: int = 0) -> tuple[float, int]:
+def evaluate_bits_per_dim(
+    model: GlowModel, dataset: tf.data.Dataset, seed: int = 0
+) -> tuple[float, int]:
     """Mean bits/dim of `model` over every image of `dataset`, and the number of images.
 
     Each batch gets its own seeded uniform dequantisation noise, so the figure is repeatable.

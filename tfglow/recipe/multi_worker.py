@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import tensorflow as tf
 
@@ -66,8 +65,11 @@ def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
     return False
 
 
-def write_directory(model_dir: str | os.PathLike, strategy: tf.distribute.Strategy | None = None) -> str:
-    """Where this process writes: `model_dir` on the chief, `model_dir/.worker-<type>-<index>` elsewhere."""
+def write_directory(
+    model_dir: str | os.PathLike, strategy: tf.distribute.Strategy | None = None
+) -> str:
+    """Where this process writes: `model_dir` on the chief, `model_dir/.worker-<type>-<index>`
+    elsewhere."""
     model_dir = os.fspath(model_dir)
     if is_chief(strategy):
         return model_dir
@@ -77,7 +79,10 @@ def write_directory(model_dir: str | os.PathLike, strategy: tf.distribute.Strate
 
 def remove_write_directory(model_dir: str | os.PathLike, write_dir: str | os.PathLike) -> None:
     """Deletes a non-chief worker's temporary `write_dir`; never the chief's `model_dir` itself."""
-    model_dir, write_dir = os.path.abspath(os.fspath(model_dir)), os.path.abspath(os.fspath(write_dir))
+    model_dir, write_dir = (
+        os.path.abspath(os.fspath(model_dir)),
+        os.path.abspath(os.fspath(write_dir)),
+    )
     if write_dir != model_dir and tf.io.gfile.exists(write_dir):
         tf.io.gfile.rmtree(write_dir)
 
@@ -93,35 +98,3 @@ def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
-
-
-def remove_partial_checkpoints(checkpoint_dir: str | os.PathLike) -> list[str]:
-    """Deletes what a save killed midway leaves in `checkpoint_dir`, returning the removed paths.
-
-    A checkpoint counts only once the `checkpoint` state file names it (`CheckpointManager` updates
-    that file last, atomically), so a kill during a save leaves the previous checkpoint as the
-    latest. The leftovers are the files of prefixes the state file does not list, and TensorFlow's
-    `*_temp*` staging directories; removing them keeps the directory holding whole checkpoints only.
-    """
-    checkpoint_dir = os.fspath(checkpoint_dir)
-    if not tf.io.gfile.isdir(checkpoint_dir):
-        return []
-    state = tf.train.get_checkpoint_state(checkpoint_dir)
-    kept = set()
-    if state is not None:
-        kept = {os.path.basename(path) for path in state.all_model_checkpoint_paths}
-        kept.add(os.path.basename(state.model_checkpoint_path))
-    removed = []
-    for name in tf.io.gfile.listdir(checkpoint_dir):
-        name = name.rstrip("/")
-        if name == "checkpoint":
-            continue
-        prefix = name.split(".", 1)[0]
-        if "_temp" in name or prefix not in kept:
-            path = os.path.join(checkpoint_dir, name)
-            if tf.io.gfile.isdir(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                tf.io.gfile.remove(path)
-            removed.append(path)
-    return sorted(removed)

@@ -35,15 +35,20 @@ class Adamax(_AverageWeightsOnRequest, tf_keras.optimizers.Adamax):
 OPTIMIZERS = {"adam": Adam, "adamax": Adamax}
 
 
-def make_optimizer(name: str = "adam", learning_rate: float = 1e-3, warmup_steps: int = 0,
-                   clip_norm: float | None = None,
-                   ema_momentum: float | None = None) -> Adam | Adamax:
+def make_optimizer(
+    name: str = "adam",
+    learning_rate: float = 1e-3,
+    warmup_steps: int = 0,
+    clip_norm: float | None = None,
+    ema_momentum: float | None = None,
+) -> Adam | Adamax:
     """Returns the optimizer `name` with a `LinearWarmup` learning rate.
 
     Args:
       name: `"adam"` or `"adamax"` (openai/glow's default). Default value: `"adam"`.
       learning_rate: Python `float`, the peak learning rate. Default value: `1e-3`.
-      warmup_steps: Python `int`, steps of linear warmup from ~0 to `learning_rate`. Default value: `0`.
+      warmup_steps: Python `int`, steps of linear warmup from ~0 to `learning_rate`. Default value:
+        `0`.
       clip_norm: `None`, or clip the gradients to this global norm (all variables together)
         before the update. Default value: `None`.
       ema_momentum: `None`, or keep a Polyak (exponential moving) average of the weights,

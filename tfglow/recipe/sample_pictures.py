@@ -33,7 +33,9 @@ def image_grid(images, columns: int) -> tf.Tensor:
     return tf.constant(grid[_GAP:-_GAP, _GAP:-_GAP])
 
 
-def sample_grids(model: GlowModel, temperatures, num_samples: int, seed: int = 0) -> dict[float, tf.Tensor]:
+def sample_grids(
+    model: GlowModel, temperatures, num_samples: int, seed: int = 0
+) -> dict[float, tf.Tensor]:
     """A grid of `num_samples` samples per temperature, `{temperature: uint8 [H', W', C]}`.
 
     The same latent directions (those of `model.sample(…, seed=seed)`) are scaled by each
@@ -53,15 +55,20 @@ def sample_grids(model: GlowModel, temperatures, num_samples: int, seed: int = 0
         finite = tf.math.is_finite(flow_space)
         overflowed = int(tf.reduce_sum(tf.cast(~tf.reduce_all(finite, axis=[1, 2, 3]), tf.int32)))
         if overflowed:
-            tf.get_logger().warning(f"{overflowed} of {num_samples} samples at temperature {temperature} "
-                                    "overflowed; shown with grey pixels")
+            tf.get_logger().warning(
+                f"{overflowed} of {num_samples} samples at temperature {temperature} "
+                "overflowed; shown with grey pixels"
+            )
         flow_space = tf.where(finite, flow_space, tf.zeros_like(flow_space))
-        grids[temperature] = image_grid(pixels.flow_to_images(flow_space, model.config.num_bits), columns)
+        grids[temperature] = image_grid(
+            pixels.flow_to_images(flow_space, model.config.num_bits), columns
+        )
     return grids
 
 
-def write_sample_png(model: GlowModel, path: str | os.PathLike, temperatures, num_samples: int,
-                     seed: int = 0) -> None:
+def write_sample_png(
+    model: GlowModel, path: str | os.PathLike, temperatures, num_samples: int, seed: int = 0
+) -> None:
     """Writes one PNG of sample grids, one grid per temperature side by side (lowest first)."""
     grids = list(sample_grids(model, temperatures, num_samples, seed).values())
     height, _, channels = grids[0].shape

@@ -10,7 +10,8 @@ class LinearWarmup(tf_keras.optimizers.schedules.LearningRateSchedule):
     """Linear warmup to a constant learning rate (Glow, openai/glow `lr * min(1, step / warmup)`).
 
     `learning_rate(step) = peak · min(1, (step + 1) / warmup_steps)`, `step` counting from 0, so the
-    first update already moves (at `peak / warmup_steps`) and step `warmup_steps − 1` reaches the peak.
+    first update already moves (at `peak / warmup_steps`) and step `warmup_steps − 1` reaches the
+    peak.
     With `warmup_steps = 0` the rate is `peak` throughout.
 
     #### Examples
@@ -22,9 +23,9 @@ class LinearWarmup(tf_keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, peak_learning_rate: float, warmup_steps: int, name: str = "linear_warmup"):
         """Args:
-          peak_learning_rate: Python `float`, the rate after warmup; positive.
-          warmup_steps: Python `int`, the number of steps of the linear ramp; `>= 0`.
-          name: Python `str`. Default value: `"linear_warmup"`.
+        peak_learning_rate: Python `float`, the rate after warmup; positive.
+        warmup_steps: Python `int`, the number of steps of the linear ramp; `>= 0`.
+        name: Python `str`. Default value: `"linear_warmup"`.
         """
         super().__init__()
         if not peak_learning_rate > 0:
@@ -42,5 +43,8 @@ class LinearWarmup(tf_keras.optimizers.schedules.LearningRateSchedule):
             return self.peak_learning_rate * tf.minimum(1.0, ramp)
 
     def get_config(self) -> dict:
-        return {"peak_learning_rate": self.peak_learning_rate, "warmup_steps": self.warmup_steps,
-                "name": self.name}
+        return {
+            "peak_learning_rate": self.peak_learning_rate,
+            "warmup_steps": self.warmup_steps,
+            "name": self.name,
+        }

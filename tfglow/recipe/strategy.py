@@ -22,13 +22,15 @@ def configure_cpu_devices(count: int):
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
         tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+        )
     except RuntimeError as error:
         existing = len(tf.config.list_logical_devices("CPU"))
         if existing != count:
             raise RuntimeError(
                 f"cannot split the CPU into {count} logical devices: TensorFlow is already "
-                f"initialised with {existing}; configure the devices before running any op") from error
+                f"initialised with {existing}; configure the devices before running any op"
+            ) from error
 
 
 def make_strategy(name: str = "default") -> tf.distribute.Strategy:

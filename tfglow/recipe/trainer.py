@@ -1,15 +1,17 @@
 """`train`: one resumable training run of a `GlowModel` with Keras `fit`.
 
 ```
-seeded tf.data pipeline ──skip(step)──▶ GlowModel.fit ──▶ every step: NaN stop, checkpoint every N
-                                          │                every epoch: held-out bits/dim, TensorBoard
-                                          ▼                             scalars and sample images
+seeded tf.data pipeline ──skip(step)──▶ GlowModel.fit ──▶ every step: NaN stop, checkpoint
+                                          │                every epoch: held-out bits/dim,
+                                          │                TensorBoard scalars, sample images
+                                          ▼
                                model_dir/checkpoints, logs/, samples.png
 ```
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import math
@@ -22,7 +24,7 @@ import tf_keras
 from tfglow import checks, data
 from tfglow.model import GlowModel
 from tfglow.recipe import callbacks as training_callbacks
-from tfglow.recipe import checkpointing, multi_worker, sample_pictures
+from tfglow.recipe import checkpoint_files, checkpointing, multi_worker, run_lock, sample_pictures
 from tfglow.recipe.config import TrainingConfig
 from tfglow.recipe.evaluation import held_out_dataset
 from tfglow.recipe.optimizers import make_optimizer
@@ -33,7 +35,8 @@ SAMPLES_FILE = "samples.png"
 
 @dataclasses.dataclass
 class TrainingResult:
-    """What `train` did: the model (with its EMA weights, if the run kept them), its steps, the logs."""
+    """What `train` did: the model (with its EMA weights, if the run kept them), its steps, the
+    logs."""
 
     model: GlowModel
     start_step: int
@@ -50,16 +53,25 @@ def training_dataset(config: TrainingConfig, start_step: int = 0) -> tf.data.Dat
     has already trained on puts a resumed run at the same data position.
     """
     dataset = data.load_images(
-        config.dataset, config.train_split, batch_size=config.batch_size,
-        image_size=config.image_size, pad_to=config.pad_to, center_crop=config.center_crop,
-        random_flip=config.random_flip, with_labels=config.model.num_classes is not None,
-        seed=config.seed, repeat=True, drop_remainder=True)
+        config.dataset,
+        config.train_split,
+        batch_size=config.batch_size,
+        image_size=config.image_size,
+        pad_to=config.pad_to,
+        center_crop=config.center_crop,
+        random_flip=config.random_flip,
+        with_labels=config.model.num_classes is not None,
+        seed=config.seed,
+        repeat=True,
+        drop_remainder=True,
+    )
     # Under MultiWorkerMirroredStrategy each worker keeps its slice of every global batch.
     return multi_worker.shard_by_data(dataset.skip(start_step) if start_step else dataset)
 
 
 def steps_per_epoch(config: TrainingConfig) -> int:
-    """`config.steps_per_epoch`, or the number of full batches in one pass over the training split."""
+    """`config.steps_per_epoch`, or the number of full batches in one pass over the training
+    split."""
     if config.steps_per_epoch is not None:
         return config.steps_per_epoch
     builder = data.get_builder(config.dataset)
@@ -67,10 +79,14 @@ def steps_per_epoch(config: TrainingConfig) -> int:
     return max(1, examples // config.batch_size)
 
 
-def train(config: TrainingConfig, model_dir: str | os.PathLike,
-          strategy: tf.distribute.Strategy | None = None, verbose: int | str = 1,
-          max_seconds: float | None = None,
-          extra_callbacks: list[tf_keras.callbacks.Callback] | tuple = ()) -> TrainingResult:
+def train(
+    config: TrainingConfig,
+    model_dir: str | os.PathLike,
+    strategy: tf.distribute.Strategy | None = None,
+    verbose: int | str = 1,
+    max_seconds: float | None = None,
+    extra_callbacks: list[tf_keras.callbacks.Callback] | tuple = (),
+) -> TrainingResult:
     """Trains (or resumes training of) the model of `config` in `model_dir`, up to `config.steps`.
 
     If `model_dir` holds checkpoints, the latest one is restored (weights, ActNorm initialisation,
@@ -96,96 +112,166 @@ def train(config: TrainingConfig, model_dir: str | os.PathLike,
 
     Raises:
       NonFiniteLossError: the loss became NaN or infinite; the last good checkpoint is kept.
-      ModelDirectoryMismatchError: `model_dir` holds a different model (a `ValueError`; the
-        message names the fields that differ).
+      ModelDirectoryMismatchError: `model_dir` holds a different model, or checkpoints of another
+        optimizer state (a `ValueError`; the message names the fields that differ). Nothing in
+        `model_dir` is changed.
+      ModelDirectoryBusyError: another run holds `model_dir`.
+      CheckpointDirectoryError: `model_dir` holds checkpoint files but none can be resumed from.
       ValueError: the global batch does not split evenly across the replicas, or `max_seconds` is
         given with a `MultiWorkerMirroredStrategy`.
     """
     started = time.perf_counter()
     model_dir = os.fspath(model_dir)
     strategy = strategy or tf.distribute.get_strategy()
+    _check_arguments(config, strategy, max_seconds)
+    tf_keras.utils.set_random_seed(config.seed)
+    is_chief = multi_worker.is_chief(strategy)
+    # Refused before the lock, so that a refused run leaves no trace; checked again under it.
+    checkpointing.check_resumable(model_dir, config)
+    # Only the chief writes into model_dir; other workers write to a temporary copy (multi_worker).
+    with run_lock.hold(model_dir) if is_chief else contextlib.nullcontext():
+        checkpointing.check_resumable(model_dir, config)
+        write_dir = multi_worker.write_directory(model_dir, strategy)
+        multi_worker.remove_write_directory(model_dir, write_dir)  # what a killed worker left
+        checkpoints = os.path.join(model_dir, checkpointing.CHECKPOINT_SUBDIRECTORY)
+        if is_chief:
+            checkpoint_files.remove_partial_checkpoints(checkpoints)
+        model, manager, resumed_from = _build_and_restore(
+            config, strategy, write_dir, checkpoints, repair=is_chief
+        )
+        checkpointing.write_configs(write_dir, config)
+        optimizer = model.optimizer
+        start_step = int(optimizer.iterations.numpy())
+        epoch_steps = steps_per_epoch(config)
+        if resumed_from:
+            print(
+                f"Resumed from {resumed_from}: step {start_step}, skipping the "
+                f"{start_step} batches already trained on.",
+                flush=True,
+            )
+        history = {}
+        if start_step < config.steps:
+            callbacks = _callbacks(config, model, manager, write_dir, max_seconds, extra_callbacks)
+            history = _fit(config, model, strategy, start_step, epoch_steps, callbacks, verbose)
+        # The checkpoints keep the training weights; what the run hands over is the Polyak average.
+        optimizer.use_average_weights(model.trainable_variables)
+        sample_pictures.write_sample_png(
+            model,
+            os.path.join(write_dir, SAMPLES_FILE),
+            config.sample_temperatures,
+            config.num_samples,
+            config.seed,
+        )
+        multi_worker.remove_write_directory(model_dir, write_dir)
+    return TrainingResult(
+        model=model,
+        start_step=start_step,
+        end_step=int(optimizer.iterations.numpy()),
+        checkpoint=tf.train.latest_checkpoint(checkpoints),
+        history=history,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _check_arguments(config, strategy, max_seconds) -> None:
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
-        raise ValueError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas")
+        raise ValueError(
+            f"batch_size {config.batch_size} is not divisible by the {replicas} replicas"
+        )
     if max_seconds is not None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        raise ValueError("max_seconds cannot be used with a MultiWorkerMirroredStrategy: each worker "
-                         "would stop on its own clock, at a different step; set config.steps")
-    tf_keras.utils.set_random_seed(config.seed)
-    # Only the chief writes into model_dir; other workers write to a temporary copy (multi_worker).
-    write_dir = multi_worker.write_directory(model_dir, strategy)
-    multi_worker.remove_write_directory(model_dir, write_dir)  # what a killed worker left behind
-    checkpointing.write_configs(write_dir, config)
-    chief_checkpoints = os.path.join(model_dir, checkpointing.CHECKPOINT_SUBDIRECTORY)
-    if multi_worker.is_chief(strategy):
-        multi_worker.remove_partial_checkpoints(chief_checkpoints)
+        raise ValueError(
+            "max_seconds cannot be used with a MultiWorkerMirroredStrategy: each worker "
+            "would stop on its own clock, at a different step; set config.steps"
+        )
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds must be positive, got {max_seconds!r}")
 
+
+def _build_and_restore(config, strategy, write_dir, checkpoints, repair):
+    """The compiled model with its optimizer, its checkpoint manager, and what it resumed from.
+
+    With checkpoints in `checkpoints`, the newest one that reads back whole is restored (older
+    ones are fallbacks). Without, ActNorm's data-dependent initialisation runs on the first batch.
+    """
+    candidates = checkpoint_files.resumable_checkpoints(checkpoints, repair=repair)
     with strategy.scope():
         model = GlowModel(config.model)
-        optimizer = make_optimizer(config.optimizer, config.learning_rate, config.warmup_steps,
-                                   config.clip_norm, config.ema_momentum)
+        optimizer = make_optimizer(
+            config.optimizer,
+            config.learning_rate,
+            config.warmup_steps,
+            config.clip_norm,
+            config.ema_momentum,
+        )
         model.compile(optimizer=optimizer, jit_compile=_can_jit_compile(config, strategy))
-        latest = tf.train.latest_checkpoint(chief_checkpoints)
-        if not latest:
-            # ActNorm's data-dependent init before the optimizer copies the weights into its Polyak
-            # averages, which would otherwise start from the uninitialised layers.
-            first_batch = next(iter(training_dataset(config).take(1)))
-            model.initialize(*checks.images_and_labels(first_batch))
+        if not candidates:
+            # Before the optimizer copies the weights into its Polyak averages, which would
+            # otherwise start from the uninitialised layers.
+            model.initialize(*_first_batch(config))
         # Create the optimizer's variables now, so a checkpoint restores into them immediately.
         optimizer.build(model.trainable_variables)
-        manager = checkpointing.checkpoint_manager(write_dir, model, optimizer, config.keep_checkpoints)
-        if latest:
-            manager.checkpoint.restore(latest).assert_existing_objects_matched()
-    start_step = int(optimizer.iterations.numpy())
-    epoch_steps = steps_per_epoch(config)
-    if latest:
-        tf.get_logger().info(f"Resuming from {latest} at step {start_step} "
-                             f"(epoch {start_step // epoch_steps + 1}, batch {start_step % epoch_steps + 1}).")
-        print(f"Resumed from {latest}: step {start_step}, skipping the "
-              f"{start_step} batches already trained on.", flush=True)
+        manager = checkpointing.checkpoint_manager(
+            write_dir, model, optimizer, config.keep_checkpoints
+        )
+        resumed_from = None
+        if candidates:
+            resumed_from = checkpoint_files.restore_newest_readable(manager.checkpoint, candidates)
+    return model, manager, resumed_from
 
-    history: dict[str, list[float]] = {}
-    if start_step < config.steps:
-        checkpoint_callback = checkpointing.CheckpointEvery(manager, config.checkpoint_every)
+
+def _first_batch(config: TrainingConfig):
+    return checks.images_and_labels(next(iter(training_dataset(config).take(1))))
+
+
+def _callbacks(config, model, manager, write_dir, max_seconds, extra_callbacks):
+    """The run's callbacks: NaN stop, checkpoints, step and time limits, throughput, logs."""
+    checkpoint_callback = checkpointing.CheckpointEvery(
+        manager, config.checkpoint_every, *_first_batch(config)
+    )
+    callbacks = [
+        training_callbacks.NonFiniteLossStop(checkpoint_callback.describe_last_checkpoint),
+        checkpoint_callback,
+        training_callbacks.StopAtStep(config.steps),
+        training_callbacks.Throughput(config.batch_size),
+    ]
+    if max_seconds is not None:
+        callbacks.insert(2, training_callbacks.StopAfterSeconds(max_seconds))
+    if _tensorboard_is_installed():
         log_dir = os.path.join(write_dir, LOG_SUBDIRECTORY)
-        callbacks = [
-            training_callbacks.NonFiniteLossStop(checkpoint_callback.describe_last_checkpoint),
-            checkpoint_callback,
-            training_callbacks.StopAtStep(config.steps),
-            training_callbacks.Throughput(config.batch_size),
+        callbacks += [
+            tf_keras.callbacks.TensorBoard(
+                log_dir, update_freq=config.log_every, write_graph=False, profile_batch=0
+            ),
+            training_callbacks.SampleSummary(
+                log_dir, config.sample_temperatures, config.num_samples, config.seed
+            ),
         ]
-        if _tensorboard_is_installed():
-            callbacks += [
-                tf_keras.callbacks.TensorBoard(log_dir, update_freq=config.log_every, write_graph=False,
-                                               profile_batch=0),
-                training_callbacks.SampleSummary(log_dir, config.sample_temperatures, config.num_samples,
-                                                 config.seed),
-            ]
-        if max_seconds is not None:
-            callbacks.insert(2, training_callbacks.StopAfterSeconds(max_seconds))
-        callbacks += list(extra_callbacks)
-        validation = multi_worker.shard_by_data(held_out_dataset(config))
-        # Keras starts mid-epoch through this hook (what its BackupAndRestore does); cleared below.
-        model._training_state = checkpointing.ResumeCounters(start_step // epoch_steps,
-                                                             start_step % epoch_steps)
-        try:
-            with strategy.scope():
-                fit_history = model.fit(
-                    training_dataset(config, start_step), epochs=math.ceil(config.steps / epoch_steps),
-                    steps_per_epoch=epoch_steps, initial_epoch=start_step // epoch_steps,
-                    validation_data=validation, validation_steps=config.validation_steps,
-                    callbacks=callbacks, verbose=verbose)
-        finally:
-            model._training_state = None
-        history = {key: [float(value) for value in values] for key, values in fit_history.history.items()}
-    # The checkpoints keep the training weights; what the run hands over is the Polyak average.
-    optimizer.use_average_weights(model.trainable_variables)
+    return callbacks + list(extra_callbacks)
 
-    sample_pictures.write_sample_png(model, os.path.join(write_dir, SAMPLES_FILE), config.sample_temperatures,
-                            config.num_samples, config.seed)
-    multi_worker.remove_write_directory(model_dir, write_dir)
-    return TrainingResult(model=model, start_step=start_step, end_step=int(optimizer.iterations.numpy()),
-                          checkpoint=tf.train.latest_checkpoint(chief_checkpoints), history=history,
-                          seconds=time.perf_counter() - started)
+
+def _fit(config, model, strategy, start_step, epoch_steps, callbacks, verbose):
+    """`model.fit` from `start_step` (mid-epoch if need be) to `config.steps`; the history."""
+    validation = multi_worker.shard_by_data(held_out_dataset(config))
+    # Keras starts mid-epoch through this hook (what its BackupAndRestore does); cleared below.
+    model._training_state = checkpointing.ResumeCounters(
+        start_step // epoch_steps, start_step % epoch_steps
+    )
+    try:
+        with strategy.scope():
+            fit_history = model.fit(
+                training_dataset(config, start_step),
+                epochs=math.ceil(config.steps / epoch_steps),
+                steps_per_epoch=epoch_steps,
+                initial_epoch=start_step // epoch_steps,
+                validation_data=validation,
+                validation_steps=config.validation_steps,
+                callbacks=callbacks,
+                verbose=verbose,
+            )
+    finally:
+        model._training_state = None
+    return {key: [float(value) for value in values] for key, values in fit_history.history.items()}
 
 
 def _can_jit_compile(config: TrainingConfig, strategy: tf.distribute.Strategy) -> bool:
@@ -196,9 +282,14 @@ def _can_jit_compile(config: TrainingConfig, strategy: tf.distribute.Strategy) -
     """
     if not config.jit_compile:
         return False
-    devices = strategy.extended.worker_devices
+    try:
+        devices = strategy.extended.worker_devices
+    except RuntimeError:  # the default strategy has no worker devices: one device, XLA serves it
+        return True
     if len(devices) > 1 and any("CPU" in device.upper() for device in devices):
-        tf.get_logger().warning("jit_compile is off: XLA cannot run replicas on logical CPU devices")
+        tf.get_logger().warning(
+            "jit_compile is off: XLA cannot run replicas on logical CPU devices"
+        )
         return False
     return True
 

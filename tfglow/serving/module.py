@@ -14,7 +14,8 @@ SIGNATURE_NAMES = ("serving_default", "log_prob", "encode", "decode", "sample", 
 
 
 class ExportModule(tf.Module):
-    """Wraps a `GlowModel` for `tf.saved_model.save`; `signatures()` maps names to concrete functions.
+    """Wraps a `GlowModel` for `tf.saved_model.save`; `signatures()` maps names to concrete
+    functions.
 
     Only the model's variables are tracked, so the SavedModel holds plain TensorFlow graphs and
     variables: loading it needs neither tfglow nor TensorFlow Probability.
@@ -40,8 +41,10 @@ class ExportModule(tf.Module):
         if model.flow_dtype != tf.float32:
             raise ValueError(f"only float32 models can be exported, got {model.flow_dtype.name}")
         if not model.is_initialized:
-            raise ValueError("the model's ActNorm layers were never initialised: train it, call "
-                             "model.initialize(images), or restore a checkpoint before exporting")
+            raise ValueError(
+                "the model's ActNorm layers were never initialised: train it, call "
+                "model.initialize(images), or restore a checkpoint before exporting"
+            )
         # Not tracked: a tracked Keras model would bring its own serialisation into the SavedModel.
         object.__setattr__(self, "_model", model)
         self.model_variables = list(model.variables)
@@ -88,30 +91,41 @@ class ExportModule(tf.Module):
         z = checks.latents(z, self.config.event_size, name="z")
         labels = self._check_labels(labels, z)
         flow_images = self._model.decode_to_flow(z, labels)
-        return {"images": pixels.flow_to_images(flow_images, self.config.num_bits),
-                "flow_images": flow_images}
+        return {
+            "images": pixels.flow_to_images(flow_images, self.config.num_bits),
+            "flow_images": flow_images,
+        }
 
     def _sample(self, temperature, labels=None):
         temperature = checks.temperature_tensor(temperature)
         labels = self._check_labels(labels, temperature)
         # The clock joins the stateful op in the seed: an op seed fixed at export time (by
         # tf.random.set_seed) would otherwise replay the same images after every server restart.
-        seed = tf.stack([tf.cast(tf.timestamp() * 1e6, tf.int64),
-                         tf.random.uniform([], maxval=tf.int64.max, dtype=tf.int64)])
+        seed = tf.stack(
+            [
+                tf.cast(tf.timestamp() * 1e6, tf.int64),
+                tf.random.uniform([], maxval=tf.int64.max, dtype=tf.int64),
+            ]
+        )
         eps = tf.random.stateless_normal([tf.shape(temperature)[0], self.config.event_size], seed)
         return {"images": self._model.decode(eps * temperature[:, tf.newaxis], labels)}
 
     def _sample_seeded(self, temperature, seed, labels=None):
         temperature = checks.temperature_tensor(temperature)
         labels = self._check_labels(labels, temperature)
-        with tf.control_dependencies([_assert_same_batch(seed, temperature, "seed", "temperature")]):
+        with tf.control_dependencies(
+            [_assert_same_batch(seed, temperature, "seed", "temperature")]
+        ):
             seed = tf.identity(seed)
         # One stateless draw per row, seeded as GlowModel.sample(1, T, seed): a row's image depends
         # on its own (seed, temperature) only.
         eps = tf.map_fn(
             lambda row_seed: tf.random.stateless_normal(
-                [self.config.event_size], seed=tf.stack([row_seed, tf.zeros([], tf.int64)])),
-            seed, fn_output_signature=tf.float32)
+                [self.config.event_size], seed=tf.stack([row_seed, tf.zeros([], tf.int64)])
+            ),
+            seed,
+            fn_output_signature=tf.float32,
+        )
         return {"images": self._model.decode(eps * temperature[:, tf.newaxis], labels)}
 
     # ---- request validation -------------------------------------------------------------------
@@ -119,8 +133,9 @@ class ExportModule(tf.Module):
     def _check_labels(self, labels, batch_reference):
         if labels is None:
             return None
-        return checks.labels(labels, self.config.num_classes,
-                             batch_size=tf.shape(batch_reference)[0])
+        return checks.labels(
+            labels, self.config.num_classes, batch_size=tf.shape(batch_reference)[0]
+        )
 
 
 def _trace(method, *specs: tf.TensorSpec) -> tf.types.experimental.ConcreteFunction:
@@ -130,5 +145,7 @@ def _trace(method, *specs: tf.TensorSpec) -> tf.types.experimental.ConcreteFunct
 
 def _assert_same_batch(tensor, reference, name, reference_name):
     return tf.debugging.assert_equal(
-        tf.shape(tensor)[0], tf.shape(reference)[0],
-        message=f"{name} must have one entry per row of {reference_name}")
+        tf.shape(tensor)[0],
+        tf.shape(reference)[0],
+        message=f"{name} must have one entry per row of {reference_name}",
+    )

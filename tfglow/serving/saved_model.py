@@ -2,10 +2,13 @@
 
 TF Serving watches `export_dir/` and serves the highest integer-named subdirectory
 `export_dir/<version>/`. A version is written to a temporary sibling directory first and renamed
-into place, so a crash never leaves a half-written version that a server could pick up.
+into place, so a crash never leaves a half-written version that a server could pick up. The
+temporary directory's name carries the writing process's id; a later export removes those whose
+process is gone (killed mid-export), and never one of a live process.
 """
 
 import os
+import re
 import shutil
 import tempfile
 
@@ -36,11 +39,14 @@ def export_saved_model(model: GlowModel, export_dir: str, version: int | None = 
         raise ValueError(f"version must be a positive integer, got {version!r}")
     target = os.path.join(export_dir, str(version))
     if tf.io.gfile.exists(target):
-        raise FileExistsError(f"version {version} already exists at {target}; "
-                              f"choose another version (next free: {next_version(export_dir)})")
+        raise FileExistsError(
+            f"version {version} already exists at {target}; "
+            f"choose another version (next free: {next_version(export_dir)})"
+        )
     module = ExportModule(model)
+    remove_abandoned_staging(export_dir)
     # The temporary name is not an integer, so TF Serving never mistakes it for a version.
-    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
+    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-pid{os.getpid()}-", dir=export_dir)
     try:
         _save(module, staging)
         os.rename(staging, target)
@@ -50,12 +56,44 @@ def export_saved_model(model: GlowModel, export_dir: str, version: int | None = 
     return target
 
 
+_VERSION = re.compile(r"[0-9]+")
+_STAGING = re.compile(r"\.tmp-[0-9]+-pid([0-9]+)-.*")
+
+
 def existing_versions(export_dir: str) -> list[int]:
-    """The integer versions under `export_dir`, ascending (non-integer names are ignored)."""
+    """The versions under `export_dir`, ascending: subdirectories named by ASCII digits only.
+
+    Anything else (files, `v2`, `²`, a staging directory) is not a version, as for TF Serving.
+    """
     if not tf.io.gfile.isdir(export_dir):
         return []
     names = [name.rstrip("/") for name in tf.io.gfile.listdir(export_dir)]
-    return sorted(int(name) for name in names if name.isdigit())
+    return sorted(
+        int(name)
+        for name in names
+        if _VERSION.fullmatch(name) and tf.io.gfile.isdir(os.path.join(export_dir, name))
+    )
+
+
+def remove_abandoned_staging(export_dir: str) -> list[str]:
+    """Removes the staging directories of exports whose process no longer runs; returns them."""
+    removed = []
+    for name in os.listdir(export_dir) if os.path.isdir(export_dir) else []:
+        match = _STAGING.fullmatch(name)
+        if match and not _process_is_alive(int(match.group(1))):
+            shutil.rmtree(os.path.join(export_dir, name), ignore_errors=True)
+            removed.append(os.path.join(export_dir, name))
+    return removed
+
+
+def _process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def next_version(export_dir: str) -> int:
