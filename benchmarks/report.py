@@ -193,33 +193,59 @@ def _serving_row() -> list[str]:
     ]
 
 
-def _memory_row() -> list[str]:
+def _memory_rows() -> list[list[str]]:
     record = _load("memory.json")
     if not record:
-        return [
-            "Peak RSS of training, K = 4, 8, 16, 32",
-            MISSING,
-            MISSING,
-            MISSING,
-            "`python benchmarks/memory.py`",
-            MISSING,
-        ]
-    cells = "; ".join(
-        f"{dtype}: "
-        + ", ".join(
-            f"{row['peak_rss_mb'] / 1024:.2f}"
-            for row in record["rows"]
-            if row["network_dtype"] == dtype
-        )
-        + " GB"
-        for dtype in dict.fromkeys(row["network_dtype"] for row in record["rows"])
+        return [["Training step memory by depth K", MISSING, MISSING, MISSING,
+                 "`python benchmarks/memory.py`", MISSING]]  # fmt: skip
+    rows = [row for row in record["rows"] if "failed" not in row]
+    depths = sorted({row["steps_per_level"] for row in rows})
+
+    def series(mode, key, scale, unit):
+        values = {r["steps_per_level"]: r[key] for r in rows if r.get("mode", "standard") == mode}
+        return ", ".join(f"{values[k] / scale:,.{0 if scale == 1 else 2}f}" for k in depths) + unit
+
+    ratios = record.get("ratios", {})
+    time_ratio = ", ".join(
+        f"K{k} {ratios[key]:.2f}×"
+        for k in depths
+        if (key := f"float32_step_time_reversible_over_standard_K{k}") in ratios
     )
+    label = f"K = {', '.join(map(str, depths))}, {record.get('preset', 'mnist_cpu')}, b64"
     return [
-        "Peak RSS of a training step, K = 4, 8, 16, 32 (fresh process each)",
-        cells,
+        [
+            f"Peak tensors of a training step (TF allocator), {label}",
+            "reversible: " + series("reversible", "step_peak_tensors_mb", 1, " MB"),
+            "standard: " + series("standard", "step_peak_tensors_mb", 1, " MB"),
+            f"step time reversible ÷ standard: {time_ratio}",
+            f"`{record['command']}`",
+            _date(record),
+        ],
+        [
+            f"Peak RSS of the training process, {label}",
+            "reversible: " + series("reversible", "peak_rss_mb", 1024, " GB"),
+            "standard: " + series("standard", "peak_rss_mb", 1024, " GB"),
+            MISSING,
+            f"`{record['command']}`",
+            _date(record),
+        ],
+    ]
+
+
+def _drift_row() -> list[str]:
+    record = _load("reversible_drift_main_job.json")
+    if not record:
+        return ["Reversible rebuild drift, main-job model", MISSING, MISSING, MISSING,
+                "`python benchmarks/decode_error_by_layer.py`", MISSING]  # fmt: skip
+    levels = record["max_rebuild_error_by_level"]
+    return [
+        f"Largest rebuilt-input error per level, {len(record['images'])} test digits, "
+        f"{record['checkpoint']}",
+        ", ".join(f"level {level}: {error:.1e}" for level, error in levels.items()),
         MISSING,
         MISSING,
-        f"`{record['command']}`",
+        "`python benchmarks/decode_error_by_layer.py --model-dir runs/mnist --images 0 … 63 "
+        "--output reversible_drift_main_job.json`",
         _date(record),
     ]
 
@@ -232,7 +258,8 @@ def table() -> str:
         _exactness_row("exactness_bf16_trained.json", "float32"),
         _scale_floor_row(),
         _serving_row(),
-        _memory_row(),
+        *_memory_rows(),
+        _drift_row(),
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

@@ -5,12 +5,11 @@ fresh Python process (this file run as a script) and reports its measurements as
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+
+from tests import script_json
 
 REPLICAS = 2
 
@@ -96,19 +95,7 @@ def _run_comparison() -> dict:
 
 @pytest.fixture(scope="module")
 def comparison():
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    environment["PYTHONPATH"] = repo + os.pathsep + environment.get("PYTHONPATH", "")
-    process = subprocess.run(
-        [sys.executable, os.path.abspath(__file__)],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=600,
-        cwd=repo,
-    )
-    assert process.returncode == 0, process.stderr[-4000:]
-    return json.loads(process.stdout.strip().splitlines()[-1])
+    return script_json.run(__file__)
 
 
 def test_two_replicas_give_the_single_device_standard_gradients(comparison):

@@ -24,6 +24,7 @@ _MODULE_OF = {
     "data": "tfglow.data",
     "export_saved_model": "tfglow.serving.saved_model",
     "images": "tfglow.images",
+    "keras": "tfglow.keras",
     "latent": "tfglow.latent",
     "pixels": "tfglow.pixels",
     "recipe": "tfglow.recipe",
@@ -32,7 +33,7 @@ _MODULE_OF = {
 __all__ = sorted(_MODULE_OF)
 
 if TYPE_CHECKING:
-    from tfglow import bijectors, checks, data, images, latent, pixels, recipe, serving
+    from tfglow import bijectors, checks, data, images, keras, latent, pixels, recipe, serving
     from tfglow.classifier_head import ClassifierHead
     from tfglow.config import GlowConfig
     from tfglow.glow import Glow

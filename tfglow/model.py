@@ -1,14 +1,14 @@
 """`GlowModel`: a `tf_keras.Model` that owns a `Glow` flow and trains it on pixels with `fit`."""
 
-import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from tfglow import checks
+from tfglow import checks, keras_mixing
 from tfglow.classifier_head import ClassifierHead
 from tfglow.config import GlowConfig
 from tfglow.glow import Glow
-from tfglow.pixel_flow import PixelFlow
+from tfglow.keras_mixing import TF_KERAS
+from tfglow.pixel_flow import PixelFlow, first_batch
 
 # Batch taken from an array for ActNorm's data-dependent initialisation when `fit` gets no
 # batch_size.
@@ -77,11 +77,19 @@ class GlowModel(PixelFlow, tf_keras.Model):
             return [self.bits_per_dim_tracker]
         return [self.bits_per_dim_tracker, self.classifier_bits_tracker]
 
+    def compile(self, *args, **kwargs):
+        """`tf_keras.Model.compile`; a Keras 3 optimizer, loss or metric is refused by name."""
+        keras_mixing.refuse_other_keras([*args, *kwargs.values()], "compile got", TF_KERAS)
+        return super().compile(*args, **kwargs)
+
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
-        """`tf_keras.Model.fit` on uint8 images (and labels), after ActNorm's data-dependent
-        init."""
+        """`tf_keras.Model.fit` on uint8 images (and labels), after ActNorm's data-dependent init.
+
+        A Keras 3 callback is refused by name.
+        """
+        keras_mixing.refuse_other_keras_callbacks(kwargs.get("callbacks"), TF_KERAS)
         if not self.is_initialized:
-            self.initialize(*_first_batch(x, y, batch_size))
+            self.initialize(*first_batch(x, y, batch_size))
         return super().fit(x, y, batch_size=batch_size, **kwargs)
 
     def train_step(self, data):
@@ -103,24 +111,3 @@ class GlowModel(PixelFlow, tf_keras.Model):
         if self.classifier is not None:
             self.classifier_bits_tracker.update_state(classifier_bits)
         return {metric.name: metric.result() for metric in self.metrics}
-
-    def get_config(self):
-        return {"config": self.config.to_json(), "dtype": self.flow_dtype.name, "name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(
-            GlowConfig.from_json(config["config"]), dtype=config["dtype"], name=config["name"]
-        )
-
-
-def _first_batch(x, y, batch_size):
-    """The first batch of `fit`'s input, for the data-dependent initialisation."""
-    if isinstance(x, tf.data.Dataset):
-        return checks.images_and_labels(next(iter(x.take(1))))
-    if isinstance(x, dict):
-        x, y = x["images"], x.get("labels", y)
-    count = batch_size or _DEFAULT_INIT_BATCH
-    images = np.asarray(x[:count]) if not tf.is_tensor(x) else x[:count]
-    labels = None if y is None else y[:count]
-    return images, labels

@@ -10,13 +10,17 @@ Three spaces:
 
 import math
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfglow import checks, pixels
+from tfglow.config import GlowConfig
 
 tfd = tfp.distributions
 
+# Batch taken from an array for ActNorm's data-dependent init when `fit` gets no batch_size.
+DEFAULT_INIT_BATCH = 64
 # The smallest batch ActNorm's data-dependent initialisation accepts: one image's statistics are
 # its own, and scales fitted to them misjudge every other image.
 MIN_INIT_BATCH = 2
@@ -110,6 +114,14 @@ class PixelFlow:
         eps = self.bijector.inverse(self.to_flow(images), labels=labels)
         return self.classifier.logits(self.bijector, eps, labels)
 
+    # ---- state ------------------------------------------------------------------------------
+
+    @property
+    def flow_variables(self) -> list[tf.Variable]:
+        """Every variable of the flow and of the classifier head (what a checkpoint must hold)."""
+        head = [] if self.classifier is None else list(self.classifier.variables)
+        return list(self.bijector.variables) + head
+
     # ---- initialisation -----------------------------------------------------------------------
 
     @property
@@ -141,6 +153,18 @@ class PixelFlow:
         noise = tf.random.uniform(tf.shape(images), dtype=self.flow_dtype)
         with self.bijector.initializing():
             self._log_prob_and_latents(self.to_flow(images, noise), labels)
+
+    # ---- Keras configuration (both Kerases call these) -------------------------------------------
+
+    def get_config(self):
+        """The model's config: its `GlowConfig` as JSON, its dtype and its name."""
+        return {"config": self.config.to_json(), "dtype": self.flow_dtype.name, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(
+            GlowConfig.from_json(config["config"]), dtype=config["dtype"], name=config["name"]
+        )
 
     # ---- the training loss --------------------------------------------------------------------
 
@@ -194,3 +218,15 @@ class PixelFlow:
             0.5 * self.config.event_size * math.log(2 * math.pi)
         )
         return log_normal + log_det, eps
+
+
+def first_batch(x, y=None, batch_size=None) -> tuple:
+    """The first batch of `fit`'s input `(x, y)`, for ActNorm's data-dependent initialisation."""
+    if isinstance(x, tf.data.Dataset):
+        return checks.images_and_labels(next(iter(x.take(1))))
+    if isinstance(x, dict):
+        x, y = x["images"], x.get("labels", y)
+    count = batch_size or DEFAULT_INIT_BATCH
+    images = np.asarray(x[:count]) if not tf.is_tensor(x) else x[:count]
+    labels = None if y is None else y[:count]
+    return images, labels

@@ -8,7 +8,7 @@ message on to the client). Directions follow TFP: `encode` is x→z, `decode` an
 import tensorflow as tf
 
 from tfglow import checks, pixels
-from tfglow.model import GlowModel
+from tfglow.pixel_flow import PixelFlow
 
 SIGNATURE_NAMES = ("serving_default", "log_prob", "encode", "decode", "sample", "sample_seeded")
 
@@ -34,10 +34,13 @@ class ExportModule(tf.Module):
     A class-conditional model (`config.num_classes`) also takes `labels` int32 `[B]` in all of them.
     """
 
-    def __init__(self, model: GlowModel, name: str = "glow_export"):
+    def __init__(self, model: PixelFlow, name: str = "glow_export"):
         super().__init__(name=name)
-        if not isinstance(model, GlowModel):
-            raise TypeError(f"model must be a tfglow.GlowModel, got {type(model).__name__}")
+        if not isinstance(model, PixelFlow):
+            raise TypeError(
+                f"model must be a tfglow.GlowModel or tfglow.keras.GlowModel, got "
+                f"{type(model).__name__}"
+            )
         if model.flow_dtype != tf.float32:
             raise ValueError(f"only float32 models can be exported, got {model.flow_dtype.name}")
         if not model.is_initialized:
@@ -47,7 +50,7 @@ class ExportModule(tf.Module):
             )
         # Not tracked: a tracked Keras model would bring its own serialisation into the SavedModel.
         object.__setattr__(self, "_model", model)
-        self.model_variables = list(model.variables)
+        self.model_variables = model.flow_variables
         self.config = model.config
         self._conditional = model.config.num_classes is not None
 

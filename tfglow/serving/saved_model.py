@@ -14,15 +14,16 @@ import tempfile
 
 import tensorflow as tf
 
-from tfglow.model import GlowModel
+from tfglow.pixel_flow import PixelFlow
 from tfglow.serving.module import ExportModule
 
 
-def export_saved_model(model: GlowModel, export_dir: str, version: int | None = None) -> str:
+def export_saved_model(model: PixelFlow, export_dir: str, version: int | None = None) -> str:
     """Writes `model` as the SavedModel `export_dir/<version>/` and returns that path.
 
     Args:
-      model: an initialised (trained or restored) `tfglow.GlowModel`.
+      model: an initialised (trained or restored) `tfglow.GlowModel` or
+        `tfglow.keras.GlowModel`.
       export_dir: the model's base directory, as given to TF Serving (`--model_base_path`);
         created if missing.
       version: Python `int` >= 1, or `None` for the next free version (one more than the highest
