@@ -1,7 +1,11 @@
-"""Exports a trained tfglow model from its training directory as a TF Serving SavedModel version.
+"""Exports a trained tfglow model as a TF Serving SavedModel version.
 
     python -m export.export_model --model_dir runs/mnist --export_dir exports/mnist [--version N]
         [--no-use_ema] [--checkpoint runs/mnist/checkpoints/ckpt-2000] [--network_dtype float32]
+    python -m export.export_model --keras_file glow.keras --export_dir exports/mnist
+
+From a training directory (`training.train`) or from a Keras 3 model saved with
+`tfglow.keras.GlowModel.save("glow.keras")`.
 
 Restores the latest checkpoint (with the Polyak/EMA weights if the run kept them, unless
 `--no-use_ema`) and prints the path of the version written, `exports/mnist/<N>`; see
@@ -20,8 +24,12 @@ from tfglow.serving import export_saved_model
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--model_dir", required=True, help="training directory (glow_config.json and checkpoints/)"
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--model_dir", help="training directory (glow_config.json and checkpoints/)"
+    )
+    source.add_argument(
+        "--keras_file", help="a tfglow.keras.GlowModel saved with model.save('name.keras')"
     )
     parser.add_argument(
         "--export_dir",
@@ -48,6 +56,10 @@ def main(argv=None) -> str:
         "(default float32, exact; as_trained: the run's network_dtype)",
     )
     args = parser.parse_args(argv)
+    if args.keras_file:
+        path = export_saved_model(_load_keras_file(args.keras_file), args.export_dir, args.version)
+        print(f"exported {args.keras_file} to {path}")
+        return path
     try:
         model, step = restore_model(
             args.model_dir,
@@ -60,6 +72,20 @@ def main(argv=None) -> str:
     path = export_saved_model(model, args.export_dir, version=args.version)
     print(f"exported step {step} of {args.model_dir} to {path}")
     return path
+
+
+def _load_keras_file(path: str):
+    import keras
+
+    import tfglow.keras
+
+    try:
+        model = keras.models.load_model(path)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"error: cannot load {path} as a Keras model: {error}") from None
+    if not isinstance(model, tfglow.keras.GlowModel):
+        raise SystemExit(f"error: {path} holds a {type(model).__name__}, not a tfglow model")
+    return model
 
 
 if __name__ == "__main__":

@@ -88,6 +88,13 @@ def test_a_keras_file_round_trips_exactly_and_another_config_is_refused(digits, 
     loaded = keras.models.load_model(str(tmp_path / "glow.keras"))
     assert isinstance(loaded, tfglow.keras.GlowModel) and loaded.config == CONFIG
     np.testing.assert_array_equal(loaded.log_prob(test), model.log_prob(test))
+    from export import export_model
+
+    path = export_model.main(
+        ["--keras_file", str(tmp_path / "glow.keras"), "--export_dir", str(tmp_path / "exports")]
+    )
+    served = tf.saved_model.load(path).signatures["log_prob"](images=tf.constant(test[:4]))
+    np.testing.assert_allclose(served["log_prob"], model.log_prob(test[:4]), rtol=1e-5)
     other = tfglow.keras.GlowModel(CONFIG.replace(steps_per_level=2))
     model.save_weights(str(tmp_path / "glow.weights.h5"))
     with pytest.raises(ValueError, match="another GlowConfig"):
