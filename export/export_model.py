@@ -10,8 +10,8 @@ From a training directory (`training.train`) or from a Keras 3 model saved with
 Restores the latest checkpoint (with the Polyak/EMA weights if the run kept them, unless
 `--no-use_ema`) and prints the path of the version written, `exports/mnist/<N>`; see
 export/README.md for serving it. The signatures compute the coupling networks in float32 even for a
-run trained with bfloat16 networks: encode and decode are then exact inverses on every MNIST test
-digit, where bfloat16 returned 76 % identical (`--network_dtype as_trained` keeps the run's dtype).
+run trained with bfloat16 networks, which keeps encode and decode exact inverses
+(benchmarks/README.md); `--network_dtype as_trained` keeps the run's dtype.
 """
 
 import argparse

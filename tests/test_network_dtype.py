@@ -105,3 +105,24 @@ def test_network_dtype_is_validated_and_saved_with_the_config():
     assert GlowConfig.from_json(config.to_json()) == config
     with pytest.raises(ValueError, match="network_dtype must be one of .* got 'float16'"):
         CONFIG.replace(network_dtype="float16")
+
+
+def test_auto_picks_bfloat16_only_where_the_hardware_computes_it(monkeypatch):
+    from tfglow import hardware
+
+    monkeypatch.setattr(hardware.tf.config, "list_physical_devices", lambda kind: [])
+    try:
+        for flags, expected in [
+            ({"avx2", "avx512f"}, None),
+            ({"avx2", "avx512f", "avx512_bf16"}, "bfloat16"),
+            ({"amx_bf16"}, "bfloat16"),
+        ]:
+            monkeypatch.setattr(hardware, "cpu_flags", lambda flags=flags: flags)
+            hardware.native_bfloat16.cache_clear()
+            assert hardware.resolve_network_dtype("auto") == expected, flags
+            model = GlowModel(CONFIG.replace(network_dtype="auto"))
+            network = model.bijector.levels[0].bijectors[3].conditioner
+            assert network.network_dtype == tf.as_dtype(expected or tf.float32), flags
+        assert hardware.resolve_network_dtype("float32") == "float32"
+    finally:
+        hardware.native_bfloat16.cache_clear()

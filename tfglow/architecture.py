@@ -17,6 +17,7 @@ from tensorflow_probability import bijectors as tfb
 
 from tfglow import bijectors
 from tfglow.config import GlowConfig
+from tfglow.hardware import resolve_network_dtype
 
 
 class SeedSequence:
@@ -71,7 +72,7 @@ def _glow_step(config, channels, step, dtype, seeds) -> list[tfb.Bijector]:
                 config.hidden_channels,
                 dtype=dtype,
                 seed=seeds(),
-                network_dtype=config.network_dtype,
+                network_dtype=resolve_network_dtype(config.network_dtype),
                 scale_floor=config.scale_floor,
                 name=name,
             )
@@ -83,7 +84,7 @@ def _glow_step(config, channels, step, dtype, seeds) -> list[tfb.Bijector]:
                 config.hidden_channels,
                 dtype=dtype,
                 seed=seeds(),
-                network_dtype=config.network_dtype,
+                network_dtype=resolve_network_dtype(config.network_dtype),
                 name=name,
             )
         )
@@ -104,7 +105,7 @@ def _masked_step(config, channels, mask, step, dtype, seeds) -> list[tfb.Bijecto
             parity=step % 2,
             dtype=dtype,
             seed=seeds(),
-            network_dtype=config.network_dtype,
+            network_dtype=resolve_network_dtype(config.network_dtype),
             scale_floor=config.scale_floor,
             name=f"{prefix}_coupling",
         )

@@ -16,7 +16,7 @@ from tfglow.latent_layout import LatentLayout
 COUPLINGS = ("affine", "additive")
 PERMUTATIONS = ("conv1x1_lu", "conv1x1", "shuffle", "reverse", "none")
 ARCHITECTURES = ("glow", "realnvp")
-NETWORK_DTYPES = (None, "float32", "float64", "bfloat16")
+NETWORK_DTYPES = (None, "float32", "float64", "bfloat16", "auto")
 
 # The floor a GlowConfig saved without the field (before it existed) is read with: those models
 # were trained with ε = 0, and 0.01 keeps their samples finite (benchmarks/README.md).
@@ -61,10 +61,12 @@ class GlowConfig:
       actnorm: whether each step starts with an ActNorm layer.
       seed: seeds the random initialisation (rotations of 1×1 convs, shuffles, conv kernels).
       network_dtype: the dtype the coupling networks' convolutions compute in: `None` (the flow's
-        dtype) or `"bfloat16"` for mixed precision (faster only on hardware that computes
-        bfloat16 natively: CPUs with AVX512_BF16 or AMX, recent GPUs). Variables, the affine maps,
-          every log-determinant and the
-        latents stay in the flow's dtype, and encode/decode stay exact inverses.
+        dtype), `"bfloat16"` for mixed precision (faster only on hardware that computes
+        bfloat16 natively: CPUs with AVX512_BF16 or AMX, GPUs from Ampere on; emulated and
+        several times slower elsewhere), or `"auto"`: bfloat16 where it is native, the flow's
+        dtype elsewhere (`tfglow.hardware`), logged when the flow is built. Variables, the affine
+        maps, every log-determinant and the latents stay in the flow's dtype, and encode/decode
+        stay exact inverses.
       classifier_weight: `weight_y` of Glow's `ycond`: with `num_classes` set and a weight above 0,
         a zero-initialised linear classifier on the mean-pooled top latent is trained with the
         loss `bits/dim + classifier_weight · cross-entropy in bits` per image. Default 0 (none).
