@@ -1,0 +1,143 @@
+"""Training throughput under each memory allocator, alternated in one run (A/B).
+
+    python benchmarks/allocator.py --rounds 3 --steps 150
+
+Each round runs every variant once, in turn, as a fresh process that trains the main job's model
+(`mnist_cpu` with 64-wide coupling networks, batch 64, real MNIST) for one warm-up step and then
+`--steps` timed steps, and reports images/s and the process's user and kernel CPU seconds:
+
+* `glibc`: the C library's allocator as it comes;
+* `glibc_tuned`: glibc with large mmap and trim thresholds and top padding (`MALLOC_*_`), so that
+  activation buffers are reused instead of returned to the kernel and faulted in again each step;
+* `glibc_mallopt`: the same thresholds set at start by `tfglow.allocator.tune_glibc()` (what the
+  programs do, for commands started without the environment);
+* `tcmalloc`, `jemalloc`: preloaded (Debian `libtcmalloc-minimal4`, `libjemalloc2`), where
+  installed.
+
+Writes `benchmarks/results/<--output>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import bench_common  # noqa: E402
+
+from tfglow.allocator import GLIBC_TUNING  # noqa: E402
+
+LIBRARIES = "/usr/lib/x86_64-linux-gnu"
+VARIANTS = {
+    "glibc": {},
+    "glibc_tuned": {name: str(value) for name, value in GLIBC_TUNING.items()},
+    "glibc_mallopt": {"TFGLOW_BENCH_MALLOPT": "1"},
+    "tcmalloc": {"LD_PRELOAD": f"{LIBRARIES}/libtcmalloc_minimal.so.4"},
+    "jemalloc": {"LD_PRELOAD": f"{LIBRARIES}/libjemalloc.so.2"},
+}
+BATCH_SIZE = 64
+
+
+def _child(steps: int) -> None:
+    import tensorflow as tf
+    import tf_keras
+
+    from tfglow import GlowConfig, GlowModel, data
+    from tfglow.allocator import tune_glibc
+
+    if os.environ.get("TFGLOW_BENCH_MALLOPT"):
+        tune_glibc()
+
+    class StepTimes(tf_keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    images = data.load_numpy("mnist", "train", limit=BATCH_SIZE * (steps + 1))
+    model = GlowModel(GlowConfig.preset("mnist_cpu", hidden_channels=64))
+    model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
+    model.initialize(images[:BATCH_SIZE])
+    timer = StepTimes()
+    timer.seconds = []
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(BATCH_SIZE)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    model.fit(dataset, epochs=1, verbose=0, callbacks=[timer])
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    timed = timer.seconds[1:]
+    print(
+        json.dumps(
+            dict(
+                images_per_second=round(BATCH_SIZE * len(timed) / sum(timed), 1),
+                user_seconds=round(after.ru_utime - before.ru_utime, 1),
+                kernel_seconds=round(after.ru_stime - before.ru_stime, 1),
+                steps=len(timed),
+            )
+        )
+    )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--output", default="allocator.json")
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child)
+        return
+    variants = [
+        name
+        for name in args.variants.split(",")
+        if not VARIANTS[name].get("LD_PRELOAD") or os.path.exists(VARIANTS[name]["LD_PRELOAD"])
+    ]
+    runs = {name: [] for name in variants}
+    for round_number in range(args.rounds):
+        for name in variants:
+            environment = {**os.environ, **VARIANTS[name]}
+            process = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), "--child", str(args.steps)],
+                capture_output=True,
+                text=True,
+                env=environment,
+                check=True,
+            )
+            runs[name].append(json.loads(process.stdout.strip().splitlines()[-1]))
+            print(round_number, name, runs[name][-1], flush=True)
+    medians = {
+        name: statistics.median(run["images_per_second"] for run in results)
+        for name, results in runs.items()
+    }
+    record = dict(
+        benchmark="allocator",
+        model="mnist_cpu, hidden_channels=64, batch 64 (the main job's)",
+        steps=args.steps,
+        rounds=args.rounds,
+        runs=runs,
+        median_images_per_second=medians,
+        ratio_to_glibc={name: round(value / medians["glibc"], 3) for name, value in medians.items()}
+        if "glibc" in medians
+        else {},
+        command="python benchmarks/allocator.py " + " ".join(sys.argv[1:]),
+        machine=bench_common.machine_info(),
+        date=bench_common.now_iso(),
+    )
+    bench_common.emit(record, args.output)
+
+
+if __name__ == "__main__":
+    main()
