@@ -193,8 +193,8 @@ def _serving_row() -> list[str]:
     ]
 
 
-def _memory_rows() -> list[list[str]]:
-    record = _load("memory.json")
+def _memory_rows(name: str = "memory.json") -> list[list[str]]:
+    record = _load(name)
     if not record:
         return [["Training step memory by depth K", MISSING, MISSING, MISSING,
                  "`python benchmarks/memory.py`", MISSING]]  # fmt: skip
@@ -250,6 +250,23 @@ def _drift_row() -> list[str]:
     ]
 
 
+def _allocator_row() -> list[str]:
+    record = _load("allocator.json")
+    if not record:
+        return ["Training img/s by allocator", MISSING, MISSING, MISSING,
+                "`python benchmarks/allocator.py`", MISSING]  # fmt: skip
+    medians, ratios = record["median_images_per_second"], record["ratio_to_glibc"]
+    return [
+        f"Training img/s by allocator, main job's model, median of {record['rounds']} "
+        "alternating rounds",
+        ", ".join(f"{name} {medians[name]:.0f}" for name in medians if name != "glibc"),
+        f"glibc {medians['glibc']:.0f}",
+        ", ".join(f"{name} {ratios[name]:.2f}×" for name in ratios if name != "glibc"),
+        f"`{record['command']}`",
+        _date(record),
+    ]
+
+
 def table() -> str:
     header = ["benchmark", "ours", "peer", "ratio", "command", "date (UTC, 1-min load)"]
     rows = _throughput_rows() + [
@@ -259,7 +276,9 @@ def table() -> str:
         _scale_floor_row(),
         _serving_row(),
         *_memory_rows(),
+        *_memory_rows("memory_cifar10.json"),
         _drift_row(),
+        _allocator_row(),
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

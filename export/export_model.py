@@ -17,6 +17,7 @@ run trained with bfloat16 networks, which keeps encode and decode exact inverses
 import argparse
 import sys
 
+from tfglow.allocator import tune_glibc
 from tfglow.recipe.checkpoint_files import CheckpointDirectoryError
 from tfglow.recipe.checkpointing import AS_TRAINED, NonFiniteCheckpointError, restore_model
 from tfglow.serving import export_saved_model
@@ -89,4 +90,5 @@ def _load_keras_file(path: str):
 
 
 if __name__ == "__main__":
+    tune_glibc()  # the program's choice for its own process (tfglow.allocator)
     main(sys.argv[1:])

@@ -1,4 +1,7 @@
-"""One side of the multi-worker equivalence test: `python multi_worker_equivalence.py OUTPUT.npz`.
+"""One side of the multi-worker equivalence test.
+
+    python multi_worker_equivalence.py OUTPUT.npz [reversible]
+
 
 Trains a small Glow for `STEPS` steps of global batch `GLOBAL_BATCH` with
 `MultiWorkerMirroredStrategy`
@@ -42,7 +45,7 @@ def images() -> np.ndarray:
     return (pixels + np.arange(28, dtype=np.uint8).reshape(1, 28, 1, 1) * 4).astype(np.uint8)
 
 
-def main(output: str) -> None:
+def main(output: str, reversible: bool = False) -> None:
     tf_keras.utils.set_random_seed(0)
     clustered = bool(os.environ.get(multi_worker.TF_CONFIG_VARIABLE))
     strategy = (
@@ -52,7 +55,7 @@ def main(output: str) -> None:
         tf.data.Dataset.from_tensor_slices(images()).batch(GLOBAL_BATCH)
     )
     with strategy.scope():
-        model = NoiseFreeGlowModel(CONFIG)
+        model = NoiseFreeGlowModel(CONFIG.replace(reversible_gradients=reversible))
         # SGD with momentum is linear in the gradients: all-reduce rounding stays at float epsilon.
         model.compile(optimizer=tf_keras.optimizers.SGD(0.05, momentum=0.9))
     # One step per epoch: each epoch's loss is the loss of one global batch.
@@ -75,4 +78,4 @@ def main(output: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], reversible=sys.argv[2:] == ["reversible"])

@@ -103,12 +103,10 @@ def test_data_sharding_gives_each_worker_its_slice_of_every_global_batch():
 # ---- two workers equal one process ------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def equivalence_runs(tmp_path_factory):
-    """Final variables and losses of a 2-worker cluster and of one process on the same batches."""
-    directory = tmp_path_factory.mktemp("equivalence")
+def _equivalence_runs(directory, cluster_mode=()):
+    """Final variables and losses of a 2-worker cluster and of one (standard) process."""
     script = os.path.join(TESTS, "multi_worker_equivalence.py")
-    workers = cluster.start_workers([script, str(directory / "cluster")])
+    workers = cluster.start_workers([script, str(directory / "cluster"), *cluster_mode])
     single = subprocess.run(
         [sys.executable, script, str(directory / "single.npz")],
         cwd=cluster.REPO,
@@ -125,6 +123,17 @@ def equivalence_runs(tmp_path_factory):
         np.load(directory / "single.npz"),
         [np.load(directory / f"cluster.worker-{index}.npz") for index in range(2)],
     )
+
+
+@pytest.fixture(scope="module")
+def equivalence_runs(tmp_path_factory):
+    return _equivalence_runs(tmp_path_factory.mktemp("equivalence"))
+
+
+@pytest.fixture(scope="module")
+def reversible_equivalence_runs(tmp_path_factory):
+    """The cluster with reversible gradients, the single process with standard backprop."""
+    return _equivalence_runs(tmp_path_factory.mktemp("reversible"), ["reversible"])
 
 
 def _variables(run):
@@ -147,8 +156,9 @@ def test_two_workers_end_with_identical_weights(equivalence_runs):
 
 
 @pytest.mark.slow
-def test_two_workers_train_like_one_process_on_the_same_global_batch(equivalence_runs):
-    single, (first, _) = equivalence_runs
+@pytest.mark.parametrize("runs", ["equivalence_runs", "reversible_equivalence_runs"])
+def test_two_workers_train_like_one_process_on_the_same_global_batch(runs, request):
+    single, (first, _) = request.getfixturevalue(runs)
     assert int(single["replicas"]) == 1
     assert len(set(single["losses"].tolist())) == len(single["losses"])  # training changed the loss
     np.testing.assert_allclose(first["losses"], single["losses"], rtol=1e-5)

@@ -13,6 +13,7 @@ import argparse
 import math
 import sys
 
+from tfglow.allocator import tune_glibc
 from tfglow.checks import positive_int_argument
 
 
@@ -95,4 +96,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    tune_glibc()  # the program's choice for its own process (tfglow.allocator)
     sys.exit(main())

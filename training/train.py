@@ -16,6 +16,7 @@ import os
 import sys
 import typing
 
+from tfglow.allocator import tune_glibc
 from training import configs
 
 # Flags of TrainingConfig fields, with their help; each overrides the named config.
@@ -281,4 +282,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    tune_glibc()  # the program's choice for its own process (tfglow.allocator)
     sys.exit(main())
