@@ -261,9 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     ) as error:
         print(f"ERROR: {error}", file=sys.stderr, flush=True)
         return 2
+    steps_per_second = (result.end_step - result.start_step) / max(result.seconds, 1e-9)
     print(
-        f"Trained steps {result.start_step} -> {result.end_step} in {result.seconds / 60:.1f} min; "
-        f"checkpoint {result.checkpoint}",
+        f"Trained steps {result.start_step} -> {result.end_step} in {result.seconds / 60:.1f} min "
+        f"({steps_per_second:.2f} steps/s, {steps_per_second * config.batch_size:.0f} images/s, "
+        f"setup and evaluation included); checkpoint {result.checkpoint}",
         flush=True,
     )
     print(f"Samples: {os.path.join(arguments.model_dir, recipe.trainer.SAMPLES_FILE)}", flush=True)
