@@ -2,12 +2,13 @@
 
 Public API: `GlowConfig` (the architecture) and its `LatentLayout` (which slice of the latent is
 which level), `Glow` (the flow as one `tfb.Bijector`, z→x), `GlowModel` (a `tf_keras.Model` that
-trains it on pixels), the layers in `tfglow.bijectors`, the input rules in `tfglow.checks`, the
-datasets in `tfglow.data`, the training recipe and resumable runs in `tfglow.recipe`, SavedModel
-export in `tfglow.serving`, what a trained model's latent space is for (sampling at a temperature,
-interpolation, manipulation, compression, OOD scores) in `tfglow.latent`, and PNG grids in
-`tfglow.images`. Names load on first use (PEP 562), so that command-line tools which
-need no TensorFlow (`python -m tfglow.data.prepare_offline`) start at once.
+trains it on pixels) and `tfglow.keras.GlowModel` (the same as a Keras 3 model), the layers in
+`tfglow.bijectors`, the input rules in `tfglow.checks`, the datasets in `tfglow.data`, the
+training recipe and resumable runs in `tfglow.recipe`, SavedModel export in `tfglow.serving`, what
+a trained model's latent space is for (sampling at a temperature, interpolation, manipulation,
+compression, OOD scores) in `tfglow.latent`, and PNG grids in `tfglow.images`. Names load on first
+use (PEP 562), so that command-line tools which need no TensorFlow
+(`python -m tfglow.data.prepare_offline`) start at once.
 """
 
 import importlib
