@@ -5,8 +5,8 @@ the fix; the classes of defects (silent arguments, late failures, raw errors) ar
 The training runs are the command line in-process, on 8×8 MNIST so that each takes seconds.
 """
 
-import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 from export import export_model as export_program
+from tests.file_digests import file_digests
 from tfglow import GlowConfig
 from tfglow.recipe import checkpoint_files, run_lock
 from tfglow.recipe.checkpointing import CHECKPOINT_SUBDIRECTORY, checkpoint_manager, restore_model
@@ -41,14 +42,6 @@ def _checkpoints(model_dir):
     return os.path.join(model_dir, CHECKPOINT_SUBDIRECTORY)
 
 
-def _digests(directory):
-    return {
-        name: hashlib.sha256(open(os.path.join(directory, name), "rb").read()).hexdigest()
-        for name in sorted(os.listdir(directory))
-        if os.path.isfile(os.path.join(directory, name))
-    }
-
-
 @pytest.fixture(scope="module")
 def six_steps(tmp_path_factory):
     """A run of 6 steps with checkpoints at 3 and 6, copied afresh for each test."""
@@ -59,8 +52,6 @@ def six_steps(tmp_path_factory):
 
 @pytest.fixture
 def run_dir(six_steps, tmp_path):
-    import shutil
-
     target = tmp_path / "run"
     shutil.copytree(six_steps, target)
     return target
@@ -79,12 +70,12 @@ def test_a_missing_state_file_resumes_from_the_newest_checkpoint_and_deletes_not
                 data = source.read()
             with open(os.path.join(checkpoints, "best-" + name), "wb") as copy:
                 copy.write(data)
-    user_files = {n: d for n, d in _digests(checkpoints).items() if n.startswith("best-")}
+    user_files = {n: d for n, d in file_digests(checkpoints).items() if n.startswith("best-")}
     os.remove(os.path.join(checkpoints, "checkpoint"))
     assert _train(run_dir, "--steps", "9", "--checkpoint_every", "3") == 0
     printed = capsys.readouterr().out
     assert "Trained steps 6 -> 9" in printed and "Resumed from" in printed
-    remaining = _digests(checkpoints)
+    remaining = file_digests(checkpoints)
     assert {n: remaining.get(n) for n in user_files} == user_files
     assert all(f"ckpt-{step}.index" in remaining for step in (3, 6, 9))
 
@@ -111,10 +102,10 @@ def test_checkpoint_files_without_a_whole_checkpoint_refuse_to_start_and_stay(ru
     for name in os.listdir(checkpoints):
         if name.endswith(".index"):
             os.remove(os.path.join(checkpoints, name))
-    before = _digests(checkpoints)
+    before = file_digests(checkpoints)
     assert _train(run_dir, "--steps", "9") == 2
     assert "no whole checkpoint" in capsys.readouterr().err
-    assert _digests(checkpoints) == before
+    assert file_digests(checkpoints) == before
 
 
 # ---- 2. after a NaN stop, the last good checkpoint is good ----------------------------------
@@ -159,10 +150,10 @@ def test_evaluate_and_export_refuse_non_finite_weights(run_dir, tmp_path):
 def test_a_resume_with_another_optimizer_state_is_refused_and_changes_nothing(
     run_dir, capsys, flags, field
 ):
-    before = _digests(run_dir)
+    before = file_digests(run_dir)
     assert _train(run_dir, "--steps", "9", *flags) == 2
     assert field in capsys.readouterr().err
-    assert _digests(run_dir) == before
+    assert file_digests(run_dir) == before
     assert evaluate_program.main(["--model_dir", str(run_dir), "--limit", "8"]) == 0
 
 
@@ -175,12 +166,12 @@ def test_turning_on_reversible_gradients_resumes_the_same_model(run_dir, capsys)
 
 
 def test_a_second_run_on_a_held_directory_is_refused_naming_the_holder(run_dir, capsys):
-    before = _digests(_checkpoints(run_dir))
+    before = file_digests(_checkpoints(run_dir))
     with run_lock.hold(run_dir):
         assert _train(run_dir, "--steps", "9") == 2
     error = capsys.readouterr().err
     assert str(run_dir) in error and f"process {os.getpid()}" in error
-    assert _digests(_checkpoints(run_dir)) == before
+    assert file_digests(_checkpoints(run_dir)) == before
 
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):

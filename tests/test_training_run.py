@@ -2,7 +2,6 @@
 position; a non-finite loss stops training by name of its step and leaves the last good checkpoint
 untouched; `training.evaluate` scores the last checkpoint."""
 
-import hashlib
 import os
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
+from tests.file_digests import file_digests
 from tfglow.recipe import (
     NonFiniteLossError,
     checkpoint_manager,
@@ -87,13 +87,6 @@ def _checkpoint_values(path):
     return {key: reader.get_tensor(key) for key in dtypes if dtypes[key].is_floating}
 
 
-def _file_digests(directory):
-    return {
-        name: hashlib.sha256(open(os.path.join(directory, name), "rb").read()).hexdigest()
-        for name in sorted(os.listdir(directory))
-    }
-
-
 def test_resume_restores_step_weights_and_data_position_then_nan_stops_keeping_the_checkpoint(
     tmp_path, capsys
 ):
@@ -142,7 +135,7 @@ def test_resume_restores_step_weights_and_data_position_then_nan_stops_keeping_t
     for value, (name, restored) in zip(saved, recorder.weights):
         np.testing.assert_array_equal(restored, value, err_msg=name)
     assert tf.train.latest_checkpoint(checkpoint_dir).endswith("ckpt-6")
-    digests = _file_digests(checkpoint_dir)
+    digests = file_digests(checkpoint_dir)
     saved_values = _checkpoint_values(os.path.join(checkpoint_dir, "ckpt-6"))
     assert len(saved_values) > 50
     assert all(np.all(np.isfinite(value)) for value in saved_values.values())
@@ -152,7 +145,7 @@ def test_resume_restores_step_weights_and_data_position_then_nan_stops_keeping_t
         not np.array_equal(before, after.numpy())
         for before, after in zip(saved, model.bijector.variables)
     )
-    assert _file_digests(checkpoint_dir) == digests
+    assert file_digests(checkpoint_dir) == digests
 
     # The data position: the batches after a resume at step 4 are batches 4, 5, … of the seeded run.
     fresh = [batch.numpy() for batch in training_dataset(CONFIG).take(6)]

@@ -53,6 +53,8 @@ class GlowModel(PixelFlow, keras.Model):
     ```
     """
 
+    KERAS = KERAS_3
+
     def __init__(self, config: GlowConfig, dtype="float32", name: str = "glow_model", **kwargs):
         """Builds the flow and its variables.
 
@@ -117,11 +119,6 @@ class GlowModel(PixelFlow, keras.Model):
 
     # ---- Keras ----------------------------------------------------------------------------------
 
-    def compile(self, *args, **kwargs):
-        """`keras.Model.compile`; a tf_keras optimizer, loss or metric is refused by name."""
-        keras_mixing.refuse_other_keras([*args, *kwargs.values()], "compile got", KERAS_3)
-        return super().compile(*args, **kwargs)
-
     def compile_from_config(self, config):
         """Compiles a model loaded by `keras.models.load_model` as it was saved."""
         self.compile(**keras.saving.deserialize_keras_object(config))
@@ -148,12 +145,6 @@ class GlowModel(PixelFlow, keras.Model):
         keras_mixing.refuse_other_keras_callbacks(kwargs.get("callbacks"), KERAS_3)
         return super().predict(*args, **kwargs)
 
-    def call(self, inputs, training=False):
-        """Per-example bits/dim of images, or `(images, labels)`; dequantised in training."""
-        images, labels = checks.images_and_labels(inputs)
-        images = checks.images(images, self.config.image_shape)
-        return self.bits_per_dim_and_latents(images, labels, dequantize=bool(training))[0]
-
     @property
     def metrics(self):
         trackers = [self.loss_tracker, self.bits_per_dim_tracker, self.classifier_bits_tracker]
@@ -169,17 +160,5 @@ class GlowModel(PixelFlow, keras.Model):
         self.optimizer.apply_gradients(zip(gradients, variables))
         return self._update_metrics(per_example_loss, bits, classifier_bits)
 
-    def test_step(self, data):
-        images, labels = checks.images_and_labels(data)
-        per_example_loss, bits, classifier_bits = self.per_example_loss(images, labels)
-        return self._update_metrics(per_example_loss, bits, classifier_bits)
-
     def predict_step(self, data):
         return self(data, training=False)
-
-    def _update_metrics(self, per_example_loss, bits, classifier_bits):
-        self.loss_tracker.update_state(per_example_loss)
-        self.bits_per_dim_tracker.update_state(bits)
-        if self.classifier_bits_tracker is not None:
-            self.classifier_bits_tracker.update_state(classifier_bits)
-        return {metric.name: metric.result() for metric in self.metrics}

@@ -10,10 +10,6 @@ from tfglow.glow import Glow
 from tfglow.keras_mixing import TF_KERAS
 from tfglow.pixel_flow import PixelFlow, first_batch
 
-# Batch taken from an array for ActNorm's data-dependent initialisation when `fit` gets no
-# batch_size.
-_DEFAULT_INIT_BATCH = 64
-
 
 class GlowModel(PixelFlow, tf_keras.Model):
     """A Glow-family flow over images, trainable with `compile`/`fit`.
@@ -41,6 +37,8 @@ class GlowModel(PixelFlow, tf_keras.Model):
     ```
     """
 
+    KERAS = TF_KERAS
+
     def __init__(self, config: GlowConfig, dtype=tf.float32, name: str = "glow_model", **kwargs):
         """Builds the flow and its variables.
 
@@ -64,23 +62,11 @@ class GlowModel(PixelFlow, tf_keras.Model):
             self.classifier_bits_tracker = tf_keras.metrics.Mean(name="classifier_bits")
         self.built = True
 
-    def call(self, inputs, training=False):
-        """Per-example bits/dim of `inputs` (images, or `(images, labels)`), dequantised in
-        training."""
-        images, labels = checks.images_and_labels(inputs)
-        images = checks.images(images, self.config.image_shape)
-        return self.bits_per_dim_and_latents(images, labels, dequantize=bool(training))[0]
-
     @property
     def metrics(self):
         if self.classifier is None:
             return [self.bits_per_dim_tracker]
         return [self.bits_per_dim_tracker, self.classifier_bits_tracker]
-
-    def compile(self, *args, **kwargs):
-        """`tf_keras.Model.compile`; a Keras 3 optimizer, loss or metric is refused by name."""
-        keras_mixing.refuse_other_keras([*args, *kwargs.values()], "compile got", TF_KERAS)
-        return super().compile(*args, **kwargs)
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
         """`tf_keras.Model.fit` on uint8 images (and labels), after ActNorm's data-dependent init.
@@ -99,15 +85,4 @@ class GlowModel(PixelFlow, tf_keras.Model):
             loss = tf.nn.compute_average_loss(per_example_loss)
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        return self._update_metrics(bits, classifier_bits)
-
-    def test_step(self, data):
-        images, labels = checks.images_and_labels(data)
-        _, bits, classifier_bits = self.per_example_loss(images, labels)
-        return self._update_metrics(bits, classifier_bits)
-
-    def _update_metrics(self, bits, classifier_bits):
-        self.bits_per_dim_tracker.update_state(bits)
-        if self.classifier is not None:
-            self.classifier_bits_tracker.update_state(classifier_bits)
-        return {metric.name: metric.result() for metric in self.metrics}
+        return self._update_metrics(per_example_loss, bits, classifier_bits)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfglow import checks, pixels
+from tfglow import checks, keras_mixing, pixels
 from tfglow.config import GlowConfig
 
 tfd = tfp.distributions
@@ -28,7 +28,8 @@ MIN_INIT_BATCH = 2
 
 class PixelFlow:
     """The pixel-space API of a model that holds `config`, `flow_dtype`, `bijector` (a `Glow`)
-    and `classifier` (a `ClassifierHead` or `None`). It holds no state of its own and imports no
+    and `classifier` (a `ClassifierHead` or `None`), and the Keras hooks both models share
+    (`compile`, `call`, `test_step`, `get_config`). It holds no state of its own and imports no
     Keras, so a tf_keras model and a Keras 3 model can both inherit it."""
 
     # ---- the distribution -------------------------------------------------------------------
@@ -154,7 +155,35 @@ class PixelFlow:
         with self.bijector.initializing():
             self._log_prob_and_latents(self.to_flow(images, noise), labels)
 
-    # ---- Keras configuration (both Kerases call these) -------------------------------------------
+    # ---- Keras (both Kerases call these; `KERAS` names the model's own) ------------------------
+
+    KERAS: str  # `keras_mixing.TF_KERAS` or `keras_mixing.KERAS_3`, set by each model class
+
+    def compile(self, *args, **kwargs):
+        """`Model.compile`; an optimizer, loss or metric of the other Keras is refused by name."""
+        keras_mixing.refuse_other_keras([*args, *kwargs.values()], "compile got", self.KERAS)
+        return super().compile(*args, **kwargs)
+
+    def call(self, inputs, training=False):
+        """Per-example bits/dim of images, or `(images, labels)`; dequantised in training."""
+        images, labels = checks.images_and_labels(inputs)
+        images = checks.images(images, self.config.image_shape)
+        return self.bits_per_dim_and_latents(images, labels, dequantize=bool(training))[0]
+
+    def test_step(self, data):
+        images, labels = checks.images_and_labels(data)
+        return self._update_metrics(*self.per_example_loss(images, labels))
+
+    def _update_metrics(self, per_example_loss, bits, classifier_bits) -> dict:
+        """Updates each of the model's `metrics` by name from this step; returns their results."""
+        values = {
+            "loss": per_example_loss,
+            "bits_per_dim": bits,
+            "classifier_bits": classifier_bits,
+        }
+        for metric in self.metrics:
+            metric.update_state(values[metric.name])
+        return {metric.name: metric.result() for metric in self.metrics}
 
     def get_config(self):
         """The model's config: its `GlowConfig` as JSON, its dtype and its name."""

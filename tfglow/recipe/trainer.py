@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import math
 import os
@@ -136,8 +137,11 @@ def train(
         checkpoints = os.path.join(model_dir, checkpointing.CHECKPOINT_SUBDIRECTORY)
         if is_chief:
             checkpoint_files.remove_partial_checkpoints(checkpoints)
+        # The first batch initialises a new model's ActNorms and probes every checkpoint's
+        # weights: read once, and only if needed.
+        first_batch = functools.cache(functools.partial(_first_batch, config))
         model, manager, resumed_from = _build_and_restore(
-            config, strategy, write_dir, checkpoints, repair=is_chief
+            config, strategy, write_dir, checkpoints, first_batch, repair=is_chief
         )
         checkpointing.write_configs(write_dir, config)
         optimizer = model.optimizer
@@ -151,7 +155,9 @@ def train(
             )
         history = {}
         if start_step < config.steps:
-            callbacks = _callbacks(config, model, manager, write_dir, max_seconds, extra_callbacks)
+            callbacks = _callbacks(
+                config, model, manager, write_dir, first_batch, max_seconds, extra_callbacks
+            )
             history = _fit(config, model, strategy, start_step, epoch_steps, callbacks, verbose)
         # The checkpoints keep the training weights; what the run hands over is the Polyak average.
         optimizer.use_average_weights(model.trainable_variables)
@@ -188,7 +194,7 @@ def _check_arguments(config, strategy, max_seconds) -> None:
         raise ValueError(f"max_seconds must be positive, got {max_seconds!r}")
 
 
-def _build_and_restore(config, strategy, write_dir, checkpoints, repair):
+def _build_and_restore(config, strategy, write_dir, checkpoints, first_batch, repair):
     """The compiled model with its optimizer, its checkpoint manager, and what it resumed from.
 
     With checkpoints in `checkpoints`, the newest one that reads back whole is restored (older
@@ -208,7 +214,7 @@ def _build_and_restore(config, strategy, write_dir, checkpoints, repair):
         if not candidates:
             # Before the optimizer copies the weights into its Polyak averages, which would
             # otherwise start from the uninitialised layers.
-            model.initialize(*_first_batch(config))
+            model.initialize(*first_batch())
         # Create the optimizer's variables now, so a checkpoint restores into them immediately.
         optimizer.build(model.trainable_variables)
         manager = checkpointing.checkpoint_manager(
@@ -224,10 +230,10 @@ def _first_batch(config: TrainingConfig):
     return checks.images_and_labels(next(iter(training_dataset(config).take(1))))
 
 
-def _callbacks(config, model, manager, write_dir, max_seconds, extra_callbacks):
+def _callbacks(config, model, manager, write_dir, first_batch, max_seconds, extra_callbacks):
     """The run's callbacks: NaN stop, checkpoints, step and time limits, throughput, logs."""
     checkpoint_callback = checkpointing.CheckpointEvery(
-        manager, config.checkpoint_every, *_first_batch(config)
+        manager, config.checkpoint_every, *first_batch()
     )
     callbacks = [
         training_callbacks.NonFiniteLossStop(checkpoint_callback.describe_last_checkpoint),

@@ -73,17 +73,15 @@ class ExportModule(tf.Module):
         }
 
     # ---- signatures ---------------------------------------------------------------------------
+    # Images and labels are checked by the model's own methods (`tfglow.checks`, in the graph);
+    # what only a signature takes (z by its name, temperature, seed) is checked here.
 
     def _log_prob(self, images, labels=None):
-        images = checks.images(images, self.config.image_shape)
-        labels = self._check_labels(labels, images)
         log_prob = self._model.log_prob(images, labels)
         bits = pixels.bits_per_dim(log_prob, self.config.event_size, self.config.num_bits)
         return {"log_prob": log_prob, "bits_per_dim": bits}
 
     def _encode(self, images, labels=None):
-        images = checks.images(images, self.config.image_shape)
-        labels = self._check_labels(labels, images)
         z = tf.ensure_shape(self._model.encode(images, labels), [None, self.config.event_size])
         outputs = {"z": z}
         for level, piece in enumerate(self.config.layout.split(z)):
@@ -92,7 +90,6 @@ class ExportModule(tf.Module):
 
     def _decode(self, z, labels=None):
         z = checks.latents(z, self.config.event_size, name="z")
-        labels = self._check_labels(labels, z)
         flow_images = self._model.decode_to_flow(z, labels)
         return {
             "images": pixels.flow_to_images(flow_images, self.config.num_bits),
@@ -101,7 +98,6 @@ class ExportModule(tf.Module):
 
     def _sample(self, temperature, labels=None):
         temperature = checks.temperature_tensor(temperature)
-        labels = self._check_labels(labels, temperature)
         # The clock joins the stateful op in the seed: an op seed fixed at export time (by
         # tf.random.set_seed) would otherwise replay the same images after every server restart.
         seed = tf.stack(
@@ -115,7 +111,6 @@ class ExportModule(tf.Module):
 
     def _sample_seeded(self, temperature, seed, labels=None):
         temperature = checks.temperature_tensor(temperature)
-        labels = self._check_labels(labels, temperature)
         with tf.control_dependencies(
             [_assert_same_batch(seed, temperature, "seed", "temperature")]
         ):
@@ -130,15 +125,6 @@ class ExportModule(tf.Module):
             fn_output_signature=tf.float32,
         )
         return {"images": self._model.decode(eps * temperature[:, tf.newaxis], labels)}
-
-    # ---- request validation -------------------------------------------------------------------
-
-    def _check_labels(self, labels, batch_reference):
-        if labels is None:
-            return None
-        return checks.labels(
-            labels, self.config.num_classes, batch_size=tf.shape(batch_reference)[0]
-        )
 
 
 def _trace(method, *specs: tf.TensorSpec) -> tf.types.experimental.ConcreteFunction:
