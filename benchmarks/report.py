@@ -26,12 +26,31 @@ def _load(name: str) -> dict | None:
         return json.load(f)
 
 
+def _cpu(machine: dict) -> str:
+    """The CPU model and its widest vector ISA, e.g. "AMD EPYC, AVX-512 BF16"."""
+    model = machine.get("cpu_model")
+    if not model:
+        return "CPU not recorded"
+    flags = machine.get("isa_flags", {})
+    for flag, name in [
+        ("amx_bf16", "AMX"),
+        ("avx512_bf16", "AVX-512 BF16"),
+        ("avx512f", "AVX-512"),
+        ("avx2", "AVX2"),
+    ]:
+        if flags.get(flag):
+            return f"{model}, {name}"
+    return model
+
+
 def _date(record: dict | None) -> str:
     if not record:
         return MISSING
-    load = record.get("machine", {}).get("loadavg_1_5_15", [None])[0]
+    machine = record.get("machine", {})
+    load = machine.get("loadavg_1_5_15", [None])[0]
     day = record.get("date", "")[:16].replace("T", " ")
-    return f"{day} (load {load:.1f})" if load is not None else day
+    when = f"{day} (load {load:.1f})" if load is not None else day
+    return f"{when}, {_cpu(machine)}"
 
 
 def _ratio(ours, peer, digits=2) -> str:
@@ -267,8 +286,39 @@ def _allocator_row() -> list[str]:
     ]
 
 
+def _architectures_rows() -> list[list[str]]:
+    record = _load("architectures.json")
+    command = (record or {}).get("command", "python benchmarks/architectures.py --minutes 12")
+    if not record:
+        return [["NICE vs RealNVP vs Glow, same wall-clock budget", MISSING, MISSING, MISSING,
+                 f"`{command}`", MISSING]]  # fmt: skip
+    runs = {run["architecture"]: run for run in record["runs"]}
+    glow = runs.get("glow", {}).get("test_bits_per_dim")
+    rows = []
+    for name, run in runs.items():
+        difference = (
+            MISSING
+            if name == "glow" or glow is None
+            else f"{run['test_bits_per_dim'] - glow:+.3f} vs glow"
+        )
+        rows.append(
+            [
+                f"Held-out MNIST bits/dim after {record['minutes']:g} min, `{name}` "
+                f"({run['steps']} steps, {run['steps_per_second']:.2f} steps/s, "
+                f"{run['trainable_parameters']:,} parameters, exact round trips "
+                f"{run['exact_round_trips']}; [plot](results/{record['plot']}))",
+                _figure(run["test_bits_per_dim"], digits=3),
+                "same run",
+                difference,
+                f"`{command}`",
+                _date(record),
+            ]
+        )
+    return rows
+
+
 def table() -> str:
-    header = ["benchmark", "ours", "peer", "ratio", "command", "date (UTC, 1-min load)"]
+    header = ["benchmark", "ours", "peer", "ratio", "command", "date (UTC, 1-min load), CPU"]
     rows = _throughput_rows() + [
         _budget_row(),
         _exactness_row(),
@@ -279,6 +329,7 @@ def table() -> str:
         *_memory_rows("memory_cifar10.json"),
         _drift_row(),
         _allocator_row(),
+        *_architectures_rows(),
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

@@ -28,17 +28,48 @@ class Case:
     trainable_variables: int
     labels: bool = False
     any_height_and_width: bool = True
+    # Maps standard normal draws into the layer's domain (pixels in [-0.5, 0.5) for the logit).
+    domain: Callable[[tf.Tensor], tf.Tensor] = tf.identity
 
     def build(self, dtype=tf.float32):
         bijector = self.make(dtype)
         flow_testing.randomize_variables(bijector, seed=3, stddev=0.1)
         return bijector
 
+    def images(self, shape, dtype=tf.float32, seed=0):
+        return self.domain(tf.constant(np.random.default_rng(seed).normal(size=shape), dtype))
+
     def kwargs(self, batch_shape=(2,)):
         if not self.labels:
             return {}
         return {"labels": np.resize(LABELS, batch_shape).astype(np.int32)}
 
+
+def _pixel_range(x):
+    return 0.45 * tf.tanh(x)
+
+
+def _batch_normalization(dtype):
+    batch_norm = tfglow_bijectors.BatchNormalization(4, dtype=dtype)
+    batch_norm.moving_mean.assign([0.3, -0.2, 0.0, 1.0])
+    batch_norm.moving_variance.assign([0.5, 2.0, 1.0, 3.0])
+    return batch_norm
+
+
+# RealNVP's parts (§3.7, §4.1): residual networks, tanh scale, batch norm, logit preprocessing.
+REALNVP_PARTS = dict(
+    architecture="realnvp",
+    permutation="none",
+    actnorm=False,
+    coupling_network="resnet",
+    residual_blocks=1,
+    affine_scale="tanh",
+    batch_norm=True,
+    preprocessing="logit",
+)
+# A residual network with one block: input conv 3, block 10 (2 ActNorms, 2 convs), output
+# ActNorm 2 and conv 3.
+RESNET_VARIABLES = 18
 
 CASES = {
     "act_norm": Case(lambda dtype: tfglow_bijectors.ActNorm(4, dtype=dtype), (4, 4, 4), 2),
@@ -84,6 +115,42 @@ CASES = {
         2,
         labels=True,
     ),
+    "affine_coupling_resnet_tanh": Case(
+        lambda dtype: tfglow_bijectors.AffineCoupling(
+            4, 8, dtype=dtype, seed=0, coupling_network="resnet", residual_blocks=1, scale="tanh"
+        ),
+        (4, 4, 4),
+        RESNET_VARIABLES + 1,
+    ),
+    "additive_coupling_resnet": Case(
+        lambda dtype: tfglow_bijectors.AdditiveCoupling(
+            4, 8, dtype=dtype, seed=0, coupling_network="resnet", residual_blocks=1
+        ),
+        (4, 4, 4),
+        RESNET_VARIABLES,
+    ),
+    "masked_checkerboard_resnet_tanh": Case(
+        lambda dtype: tfglow_bijectors.MaskedAffineCoupling(
+            3,
+            8,
+            mask="checkerboard",
+            parity=0,
+            dtype=dtype,
+            seed=0,
+            coupling_network="resnet",
+            residual_blocks=1,
+            scale="tanh",
+        ),
+        (4, 4, 3),
+        RESNET_VARIABLES + 1,
+    ),  # fmt: skip
+    "batch_normalization": Case(_batch_normalization, (4, 4, 4), 0),
+    "logit_preprocessing": Case(
+        lambda dtype: tfglow_bijectors.LogitPreprocessing(0.05, dtype=dtype),
+        (4, 4, 2),
+        0,
+        domain=_pixel_range,
+    ),
     "glow": Case(
         lambda dtype: Glow(
             GlowConfig(image_shape=(4, 4, 2), num_levels=2, steps_per_level=1, hidden_channels=4),
@@ -94,11 +161,24 @@ CASES = {
         2 * (2 + 3 + 9) + 3 + 1,
         any_height_and_width=False,
     ),
+    "realnvp_as_the_paper": Case(
+        lambda dtype: Glow(
+            GlowConfig(
+                image_shape=(4, 4, 2),
+                num_levels=2,
+                steps_per_level=1,
+                hidden_channels=4,
+                **REALNVP_PARTS,
+            ),
+            dtype=dtype,
+        ),
+        (4, 4, 2),
+        # Four masked couplings (resnet and tanh factor), a split prior 3, the top prior 1.
+        4 * (RESNET_VARIABLES + 1) + 3 + 1,
+        any_height_and_width=False,
+        domain=_pixel_range,
+    ),
 }
-
-
-def _images(shape, dtype=tf.float32, seed=0):
-    return tf.constant(np.random.default_rng(seed).normal(size=shape), dtype)
 
 
 def _event_ndims(bijector):
@@ -116,7 +196,7 @@ def case(request):
 
 def test_round_trip_and_forward_log_det_is_minus_inverse_log_det(case):
     bijector = case.build()
-    x = _images((2, *case.event_shape))
+    x = case.images((2, *case.event_shape))
     kwargs = case.kwargs()
     flow_testing.assert_round_trip(bijector, x, atol=1e-4, **kwargs)
     z = flow_testing.fresh(bijector.inverse(x, **kwargs))
@@ -130,7 +210,7 @@ def test_round_trip_and_forward_log_det_is_minus_inverse_log_det(case):
 
 def test_log_det_matches_the_brute_force_jacobian_in_float64(case):
     bijector = case.build(tf.float64)
-    x = _images((2, *case.event_shape), tf.float64, seed=1)
+    x = case.images((2, *case.event_shape), tf.float64, seed=1)
     kwargs = case.kwargs()
     if isinstance(bijector, Glow):
         expected = flow_testing.brute_force_inverse_log_det(bijector, x)
@@ -156,27 +236,27 @@ def test_inside_tf_function_with_unknown_batch_size_both_ways(case):
     if case.any_height_and_width:
         shapes.append((1, height + 2, width + 2, channels))
     for shape in shapes:
-        x = _images(shape)
+        x = case.images(shape)
         kwargs = case.kwargs((shape[0],))
         z, log_det = inverse_and_log_det(x, *kwargs.values())
         np.testing.assert_allclose(z, bijector.inverse(x, **kwargs), atol=1e-5)
         np.testing.assert_allclose(log_det, _inverse_log_det(bijector, x, **kwargs), rtol=1e-5,
                                    atol=1e-5)  # fmt: skip
 
-    z = flow_testing.fresh(bijector.inverse(_images(shapes[0]), **case.kwargs((3,))))
+    z = flow_testing.fresh(bijector.inverse(case.images(shapes[0]), **case.kwargs((3,))))
 
     @tf.function(input_signature=[tf.TensorSpec([None, *z.shape[1:]], tf.float32), *label_spec])
     def forward(z, *labels):
         return bijector.forward(z, **({"labels": labels[0]} if labels else {}))
 
     np.testing.assert_allclose(
-        forward(z, *case.kwargs((3,)).values()), _images(shapes[0]), atol=1e-4
+        forward(z, *case.kwargs((3,)).values()), case.images(shapes[0]), atol=1e-4
     )
 
 
 def test_two_leading_batch_dimensions_equal_the_flattened_batch(case):
     bijector = case.build()
-    x = _images((2, 3, *case.event_shape))
+    x = case.images((2, 3, *case.event_shape))
     kwargs, flat_kwargs = case.kwargs((2, 3)), case.kwargs((6,))
     z = bijector.inverse(x, **kwargs)
     # A constant-Jacobian layer may return its log-det unbroadcast (TFP's convention).
@@ -197,7 +277,7 @@ def test_two_leading_batch_dimensions_equal_the_flattened_batch(case):
 
 def test_every_trainable_variable_gets_a_gradient(case):
     bijector = case.build()
-    x = _images((2, *case.event_shape))
+    x = case.images((2, *case.event_shape))
     kwargs = case.kwargs()
     with tf.GradientTape() as tape:
         z = bijector.inverse(x, **kwargs)
@@ -213,7 +293,7 @@ def test_every_trainable_variable_gets_a_gradient(case):
 
 def test_composes_in_a_transformed_distribution(case):
     bijector = case.build()
-    x = _images((2, *case.event_shape))
+    x = case.images((2, *case.event_shape))
     kwargs = case.kwargs()
     z = bijector.inverse(x, **kwargs)
     base = tfd.Sample(tfd.Normal(0.0, 1.0), z.shape[1:])

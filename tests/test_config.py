@@ -71,3 +71,39 @@ def test_a_config_saved_before_scale_floor_existed_reads_with_the_legacy_floor()
     assert GlowConfig.from_json(json.dumps(saved)).scale_floor == LEGACY_SCALE_FLOOR == 0.01
     assert GlowConfig.preset("tiny").scale_floor == DEFAULT_SCALE_FLOOR == 0.2
     assert GlowConfig.from_json(GlowConfig.preset("tiny").to_json()).scale_floor == 0.2
+
+
+def test_the_realnvp_preset_is_the_papers_cifar10_model():
+    realnvp = GlowConfig.preset("realnvp")
+    assert (realnvp.image_shape, realnvp.num_levels, realnvp.steps_per_level) == ((32, 32, 3), 3, 3)
+    assert (realnvp.architecture, realnvp.coupling_network, realnvp.residual_blocks) == (
+        "realnvp",
+        "resnet",
+        8,
+    )
+    assert (realnvp.hidden_channels, realnvp.affine_scale, realnvp.batch_norm) == (64, "tanh", True)
+    assert (realnvp.preprocessing, realnvp.logit_alpha, realnvp.actnorm) == ("logit", 0.05, False)
+    cpu = GlowConfig.preset("realnvp_cpu")
+    assert cpu.image_shape == (28, 28, 1) and cpu.preprocessing == "logit" and cpu.batch_norm
+
+
+def test_a_config_saved_before_the_realnvp_fields_existed_reads_as_it_was_trained():
+    saved = json.loads(GlowConfig.preset("tiny").to_json())
+    for field in (
+        "coupling_network",
+        "residual_blocks",
+        "affine_scale",
+        "batch_norm",
+        "batch_norm_momentum",
+        "preprocessing",
+        "logit_alpha",
+    ):
+        del saved[field]
+    config = GlowConfig.from_json(json.dumps(saved))
+    assert config == GlowConfig.preset("tiny")
+    assert (config.coupling_network, config.affine_scale, config.preprocessing) == (
+        "glow",
+        "sigmoid",
+        "none",
+    )
+    assert not config.batch_norm

@@ -101,6 +101,31 @@ def test_a_keras_file_round_trips_exactly_and_another_config_is_refused(digits, 
         other.load_weights(str(tmp_path / "glow.weights.h5"))
 
 
+def test_realnvps_batch_norms_train_and_save_under_keras_3(digits, tmp_path):
+    train, test = digits
+    config = GlowConfig.preset(
+        "realnvp_cpu", steps_per_level=1, hidden_channels=8, residual_blocks=1
+    )
+    model = tfglow.keras.GlowModel(config)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.initialize(train[:32])
+    initial = [layer.moving_mean.numpy() for layer in model.bijector.batch_norms]
+    model.fit(train[:64], batch_size=32, epochs=1, verbose=0)
+    assert all(
+        not np.array_equal(layer.moving_mean.numpy(), before)
+        for layer, before in zip(model.bijector.batch_norms, initial)
+    )
+    model.save(str(tmp_path / "realnvp.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "realnvp.keras"))
+    for layer, loaded_layer in zip(model.bijector.batch_norms, loaded.bijector.batch_norms):
+        np.testing.assert_array_equal(loaded_layer.moving_variance, layer.moving_variance)
+    np.testing.assert_array_equal(loaded.log_prob(test), model.log_prob(test))
+    np.testing.assert_array_equal(loaded.decode(loaded.encode(test)), test)
+    path = tfglow.export_saved_model(model, str(tmp_path / "export"))
+    served = tf.saved_model.load(path).signatures["log_prob"](images=tf.constant(test[:4]))
+    np.testing.assert_allclose(served["log_prob"], model.log_prob(test[:4]), rtol=1e-5)
+
+
 MIXED = {
     "keras3_optimizer_to_tf_keras": (
         tfglow.GlowModel,

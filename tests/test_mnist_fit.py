@@ -27,3 +27,23 @@ def test_fit_on_real_mnist_lowers_held_out_bits_per_dim():
         f"held-out MNIST bits/dim: {before:.3f} at initialisation → {after:.3f} after {STEPS} steps"
     )
     assert after < before - REQUIRED_DROP_BITS_PER_DIM, (before, after)
+
+
+REALNVP_STEPS = 150
+# realnvp_cpu starts near 6.9 bits/dim after its data-dependent initialisation (logit space, batch
+# norms) and reaches about 4.0 after 150 steps at lr 1e-3 (measured); a drop of 1.5 is far beyond
+# run-to-run noise.
+REALNVP_REQUIRED_DROP = 1.5
+
+
+def test_realnvp_cpu_trains_on_real_mnist():
+    train = load_numpy("mnist", "train", limit=REALNVP_STEPS * BATCH_SIZE)
+    test = load_numpy("mnist", "test", limit=500)
+    model = GlowModel(GlowConfig.preset("realnvp_cpu"))
+    model.initialize(train[:BATCH_SIZE])
+    before = float(np.mean(model.bits_per_dim(test, seed=0)))
+    model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
+    model.fit(train, batch_size=BATCH_SIZE, epochs=1, shuffle=True, verbose=0)
+    after = float(np.mean(model.bits_per_dim(test, seed=0)))
+    print(f"realnvp_cpu held-out MNIST bits/dim: {before:.3f} → {after:.3f} after {REALNVP_STEPS}")
+    assert after < before - REALNVP_REQUIRED_DROP, (before, after)

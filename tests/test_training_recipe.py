@@ -70,6 +70,13 @@ def test_training_config_round_trips_through_json_and_validates():
         config.replace(hidden_channels=3)
 
 
+def test_a_batch_norm_model_refuses_polyak_averaged_weights_by_name():
+    realnvp = configs.get_config("realnvp_cpu")
+    assert realnvp.ema_momentum is None and realnvp.model.batch_norm
+    with pytest.raises(ValueError, match="ema_momentum=0.99 cannot be used with a batch_norm"):
+        realnvp.replace(ema_momentum=0.99)
+
+
 def test_every_named_config_matches_its_paper_model():
     assert configs.get_config("cifar10").model == GlowConfig.preset("cifar10")
     assert configs.get_config("celeba_hq_256").model.num_bits == 5

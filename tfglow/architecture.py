@@ -7,7 +7,9 @@ Every list is in data order (x→z), the order in which `tfb.Chain(list).inverse
     RealNVP level (§3.4-3.6): K × checkerboard coupling → squeeze → K × channel coupling → split
     prior
 
-The last level has no split prior: its whole output is the top latent.
+The last level has no split prior: its whole output is the top latent. With `batch_norm` a
+`BatchNormalization` follows every coupling (RealNVP §3.7). The logit preprocessing, when the
+config asks for it, comes before level 0 (`preprocessing_bijector`).
 """
 
 import itertools
@@ -53,8 +55,35 @@ def level_bijectors(
     return layers
 
 
+def preprocessing_bijector(config: GlowConfig, dtype=tf.float32) -> tfb.Bijector | None:
+    """The map from the pixels' flow space to what level 0 models (x→z), or `None`."""
+    if config.preprocessing == "logit":
+        return bijectors.LogitPreprocessing(config.logit_alpha, dtype=dtype, name="preprocessing")
+    return None
+
+
+def _coupling_options(config: GlowConfig) -> dict:
+    """The keyword arguments every coupling layer takes from `config`."""
+    return dict(
+        network_dtype=resolve_network_dtype(config.network_dtype),
+        coupling_network=config.coupling_network,
+        residual_blocks=config.residual_blocks,
+    )
+
+
+def _batch_norm(config, channels, dtype, name) -> list[tfb.Bijector]:
+    """`[BatchNormalization]` after a coupling when `config.batch_norm`, else `[]`."""
+    if not config.batch_norm:
+        return []
+    return [
+        bijectors.BatchNormalization(
+            channels, momentum=config.batch_norm_momentum, dtype=dtype, name=name
+        )
+    ]
+
+
 def _glow_step(config, channels, step, dtype, seeds) -> list[tfb.Bijector]:
-    """One step of flow: ActNorm → permutation → coupling (x→z)."""
+    """One step of flow: ActNorm → permutation → coupling (→ batch norm) (x→z)."""
     prefix = f"step_{step}"
     layers = []
     if config.actnorm:
@@ -72,9 +101,10 @@ def _glow_step(config, channels, step, dtype, seeds) -> list[tfb.Bijector]:
                 config.hidden_channels,
                 dtype=dtype,
                 seed=seeds(),
-                network_dtype=resolve_network_dtype(config.network_dtype),
                 scale_floor=config.scale_floor,
+                scale=config.affine_scale,
                 name=name,
+                **_coupling_options(config),
             )
         )
     else:
@@ -84,15 +114,16 @@ def _glow_step(config, channels, step, dtype, seeds) -> list[tfb.Bijector]:
                 config.hidden_channels,
                 dtype=dtype,
                 seed=seeds(),
-                network_dtype=resolve_network_dtype(config.network_dtype),
                 name=name,
+                **_coupling_options(config),
             )
         )
-    return layers
+    return layers + _batch_norm(config, channels, dtype, f"{prefix}_batch_norm")
 
 
 def _masked_step(config, channels, mask, step, dtype, seeds) -> list[tfb.Bijector]:
-    """One RealNVP step: (ActNorm →) masked affine coupling, the mask parity alternating (x→z)."""
+    """One RealNVP step: (ActNorm →) masked affine coupling (→ batch norm), the mask parity
+    alternating (x→z)."""
     prefix = f"{mask}_step_{step}"
     layers = []
     if config.actnorm:
@@ -105,12 +136,13 @@ def _masked_step(config, channels, mask, step, dtype, seeds) -> list[tfb.Bijecto
             parity=step % 2,
             dtype=dtype,
             seed=seeds(),
-            network_dtype=resolve_network_dtype(config.network_dtype),
             scale_floor=config.scale_floor,
+            scale=config.affine_scale,
             name=f"{prefix}_coupling",
+            **_coupling_options(config),
         )
     )
-    return layers
+    return layers + _batch_norm(config, channels, dtype, f"{prefix}_batch_norm")
 
 
 def _permutation(kind, channels, dtype, seed, name) -> tfb.Bijector | None:

@@ -10,6 +10,10 @@ from typing import Any
 import numpy as np
 
 from tfglow import checks
+from tfglow.bijectors.batch_normalization import check_momentum
+from tfglow.bijectors.coupling_networks import COUPLING_NETWORKS, DEFAULT_RESIDUAL_BLOCKS
+from tfglow.bijectors.logit_preprocessing import DEFAULT_ALPHA, check_alpha
+from tfglow.bijectors.scales import AFFINE_SCALES
 from tfglow.bijectors.sigmoid_scale import DEFAULT_SCALE_FLOOR, check_scale_floor
 from tfglow.latent_layout import LatentLayout
 
@@ -17,6 +21,7 @@ COUPLINGS = ("affine", "additive")
 PERMUTATIONS = ("conv1x1_lu", "conv1x1", "shuffle", "reverse", "none")
 ARCHITECTURES = ("glow", "realnvp")
 NETWORK_DTYPES = (None, "float32", "float64", "bfloat16", "auto")
+PREPROCESSINGS = ("none", "logit")
 
 # The floor a GlowConfig saved without the field (before it existed) is read with: those models
 # were trained with ε = 0, and 0.01 keeps their samples finite (benchmarks/README.md).
@@ -40,8 +45,9 @@ class GlowConfig:
     channels under a learned conditional prior. With `architecture="glow"` a step is
     ActNorm → permutation → coupling (channel split). With `architecture="realnvp"` each level runs
     `steps_per_level` checkerboard-masked affine couplings before the squeeze and as many
-    channel-masked ones after it (RealNVP §3.4), alternating the mask parity; ActNorm stands in for
-    RealNVP's batch normalisation.
+    channel-masked ones after it (RealNVP §3.4), alternating the mask parity. The `realnvp` preset
+    adds the rest of RealNVP's model (§3.7, §4.1): batch normalisation after every coupling,
+    residual coupling networks, the tanh scale and logit preprocessing.
 
     Attributes:
       image_shape: `(height, width, channels)` of the images; height and width must be divisible by
@@ -77,6 +83,21 @@ class GlowConfig:
       reversible_gradients: back-propagate through the x→z pass by rebuilding each layer's input
         from its output instead of storing it (RevNet), so gradient memory stays flat in depth.
         Same gradients up to float rounding. Default `False`.
+      coupling_network: the network of every coupling: `"glow"` (Glow §3.3: 3×3 conv, ActNorm,
+        ReLU, 1×1 conv, ActNorm, ReLU, zero 3×3 conv) or `"resnet"` (RealNVP §4.1: residual
+        blocks of weight-normalised 3×3 convolutions, `hidden_channels` feature maps).
+      residual_blocks: the blocks of a `"resnet"` coupling network (8 in RealNVP's CIFAR-10
+        model); unused by `"glow"`.
+      affine_scale: the scale of the affine couplings: `"sigmoid"` (Glow, with `scale_floor`) or
+        `"tanh"` (RealNVP's official code: `log s = a·tanh(h)`, a learned per-layer `a` starting
+        at 0; needs `coupling_network="resnet"`).
+      batch_norm: whether a `tfglow.bijectors.BatchNormalization` follows every coupling
+        (RealNVP §3.7), with running averages updated in training.
+      batch_norm_momentum: ρ of those running averages, in [0, 1).
+      preprocessing: `"none"`, or `"logit"` (RealNVP §4.1): the flow models
+        `logit(α + (1 − 2α)·y')` of the dequantised pixels `y' ∈ [0, 1)`; bits/dim, encode,
+        decode and sampling stay in pixel space (`tfglow.bijectors.LogitPreprocessing`).
+      logit_alpha: α of the logit preprocessing, in (0, 0.5).
     """
 
     image_shape: tuple[int, int, int] = (32, 32, 3)
@@ -95,6 +116,13 @@ class GlowConfig:
     classifier_weight: float = 0.0
     scale_floor: float = DEFAULT_SCALE_FLOOR
     reversible_gradients: bool = False
+    coupling_network: str = "glow"
+    residual_blocks: int = DEFAULT_RESIDUAL_BLOCKS
+    affine_scale: str = "sigmoid"
+    batch_norm: bool = False
+    batch_norm_momentum: float = 0.9
+    preprocessing: str = "none"
+    logit_alpha: float = DEFAULT_ALPHA
 
     def __post_init__(self):
         shape = self.image_shape
@@ -120,8 +148,25 @@ class GlowConfig:
         checks.choice("permutation", self.permutation, PERMUTATIONS)
         checks.choice("architecture", self.architecture, ARCHITECTURES)
         checks.choice("network_dtype", self.network_dtype, NETWORK_DTYPES)
-        for field in ("learn_top_prior", "actnorm", "reversible_gradients"):
+        checks.choice("coupling_network", self.coupling_network, COUPLING_NETWORKS)
+        checks.positive_int("residual_blocks", self.residual_blocks)
+        checks.choice("affine_scale", self.affine_scale, AFFINE_SCALES)
+        checks.choice("preprocessing", self.preprocessing, PREPROCESSINGS)
+        for field in ("learn_top_prior", "actnorm", "reversible_gradients", "batch_norm"):
             checks.boolean(field, getattr(self, field))
+        check_momentum(self.batch_norm_momentum)
+        check_alpha(self.logit_alpha)
+        if self.affine_scale == "tanh" and self.coupling_network == "glow":
+            raise ValueError(
+                "affine_scale='tanh' needs coupling_network='resnet': its factor starts at 0, and "
+                "Glow's network starts at exactly zero, so neither would ever get a gradient"
+            )
+        if (
+            self.affine_scale == "tanh"
+            and self.architecture == "glow"
+            and (self.coupling == "additive")
+        ):
+            raise ValueError("affine_scale='tanh' needs affine couplings, got coupling='additive'")
         if checks.positive_int("num_bits", self.num_bits) > 8:
             raise ValueError(f"num_bits must be in 1..8, got {self.num_bits}")
         if (
@@ -196,6 +241,20 @@ class GlowConfig:
         return cls(**{**PRESETS[name], **overrides})
 
 
+# RealNVP's parts (Dinh et al. 2017): masked couplings in its multi-scale layout (§3.4-3.6), batch
+# normalisation after every coupling instead of ActNorm (§3.7), residual coupling networks (§4.1),
+# the tanh scale of its official code, logit preprocessing with α = 0.05 (§4.1).
+_REALNVP_PARTS = dict(
+    architecture="realnvp",
+    permutation="none",
+    actnorm=False,
+    coupling_network="resnet",
+    affine_scale="tanh",
+    batch_norm=True,
+    preprocessing="logit",
+    logit_alpha=0.05,
+)
+
 PRESETS: dict[str, dict[str, Any]] = {
     # The Glow paper's configurations (Kingma & Dhariwal 2018, Table 4 / openai/glow
     # hyperparameters).
@@ -222,16 +281,27 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cifar10_cpu": dict(
         image_shape=(32, 32, 3), num_levels=3, steps_per_level=8, hidden_channels=256
     ),
+    # RealNVP's model at the MNIST size, sized for a 2-core CPU: one residual block of 32 feature
+    # maps per network (the checkerboard couplings run at full resolution).
+    "realnvp_cpu": dict(
+        image_shape=(28, 28, 1),
+        num_levels=2,
+        steps_per_level=3,
+        hidden_channels=32,
+        residual_blocks=1,
+        **_REALNVP_PARTS,
+    ),
     # Tiny, for tests and demos.
     "tiny": dict(image_shape=(8, 8, 1), num_levels=2, steps_per_level=2, hidden_channels=16),
-    # The older architectures, built from the same parts.
+    # RealNVP's CIFAR-10 model: per scale 3 checkerboard couplings, squeeze, 3 channel couplings,
+    # factor out half; residual coupling networks of 8 blocks × 64 feature maps.
     "realnvp": dict(
         image_shape=(32, 32, 3),
         num_levels=3,
         steps_per_level=3,
-        hidden_channels=256,
-        architecture="realnvp",
-        permutation="none",
+        hidden_channels=64,
+        residual_blocks=8,
+        **_REALNVP_PARTS,
     ),
     "nice": dict(
         image_shape=(32, 32, 3),

@@ -8,8 +8,8 @@ from tensorflow.python.eager import record  # what tf.recompute_grad uses to pau
 from tensorflow_probability import bijectors as tfb
 
 from tfglow import checks
-from tfglow.architecture import SeedSequence, level_bijectors
-from tfglow.bijectors import ActNorm, TopPrior
+from tfglow.architecture import SeedSequence, level_bijectors, preprocessing_bijector
+from tfglow.bijectors import ActNorm, BatchNormalization, TopPrior
 from tfglow.bijectors.batch_shapes import fold_batch, unfold_batch
 from tfglow.bijectors.joint_log_det import (
     JointLogDetMixin,
@@ -39,9 +39,17 @@ class Glow(JointLogDetMixin, tfb.Bijector):
       eps = concat(flatten(eps_0), …, flatten(eps_{L-1}))  [D]
     ```
 
+    With `config.preprocessing="logit"` the x→z pass starts with RealNVP's logit preprocessing,
+    whose log-det is part of the flow's.
+
     With `config.num_classes` set, the top prior is class-conditional: pass `labels` (int, the
     batch shape) as a bijector keyword, e.g. `glow.inverse(x, labels=y)` or
     `distribution.log_prob(x, bijector_kwargs={"labels": y})`.
+
+    With `config.batch_norm` the x→z pass takes the keyword `training` (default `False`):
+    `glow.inverse(x, training=True)` or `bijector_kwargs={"training": True}` normalises with, and
+    updates, the running averages of every `BatchNormalization` (once per pass); without it they
+    are fixed and the flow is one fixed bijection.
 
     #### Examples
 
@@ -77,6 +85,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         self.config = config
         with tf.name_scope(name) as scope_name:
             seeds = SeedSequence(config.seed)
+            self.preprocessing = preprocessing_bijector(config, dtype)
             self.levels = [
                 tfb.Chain(
                     level_bijectors(config, level, dtype, seeds),
@@ -117,69 +126,84 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         return [module for module in self.submodules if isinstance(module, ActNorm)]
 
     @property
+    def batch_norms(self) -> list[BatchNormalization]:
+        """Every `BatchNormalization` of the flow (with `config.batch_norm`)."""
+        return [module for module in self.submodules if isinstance(module, BatchNormalization)]
+
+    @property
+    def data_dependent_layers(self) -> list:
+        """The layers that initialise from the first batch: every ActNorm and batch norm."""
+        return [*self.act_norms, *self.batch_norms]
+
+    @property
     def is_initialized(self) -> bool:
-        """Whether every ActNorm has had its data-dependent initialisation."""
-        return all(bool(act_norm.initialized.numpy()) for act_norm in self.act_norms)
+        """Whether every ActNorm and batch norm has had its data-dependent initialisation."""
+        return all(bool(layer.initialized.numpy()) for layer in self.data_dependent_layers)
 
     @property
     def data_dependent_init(self) -> bool:
-        """Whether an uninitialised ActNorm initialises from the first batch it sees (x→z).
+        """Whether an uninitialised ActNorm (or batch norm) initialises from the first batch it
+        sees (x→z).
 
         True for a bare `Glow`, as for TFP users of `ActNorm`; a `GlowModel` sets it to False and
         initialises only in `initialize` (and `fit`), so that reading an uninitialised model fails
         instead of initialising it on whatever it was given.
         """
-        return all(act_norm.data_dependent_init for act_norm in self.act_norms)
+        return all(layer.data_dependent_init for layer in self.data_dependent_layers)
 
     @data_dependent_init.setter
     def data_dependent_init(self, enabled: bool) -> None:
-        for act_norm in self.act_norms:
-            act_norm.data_dependent_init = bool(enabled)
+        for layer in self.data_dependent_layers:
+            layer.data_dependent_init = bool(enabled)
 
     @contextlib.contextmanager
     def initializing(self):
         """Turns `data_dependent_init` on for the `with` block, then back to what it was."""
-        previous = [act_norm.data_dependent_init for act_norm in self.act_norms]
+        layers = self.data_dependent_layers
+        previous = [layer.data_dependent_init for layer in layers]
         self.data_dependent_init = True
         try:
             yield
         finally:
-            for act_norm, enabled in zip(self.act_norms, previous):
-                act_norm.data_dependent_init = enabled
+            for layer, enabled in zip(layers, previous):
+                layer.data_dependent_init = enabled
 
-    def layers(self, labels=None):
+    def layers(self, labels=None, training: bool = False):
         """The flow's layers in data order (x→z) as `(level, layer, kwargs, factors_out)`.
 
-        `kwargs` are the layer's keyword arguments (the labels of a class-conditional top prior);
-        `factors_out` is true on the last layer of every level but the top one, after which
-        `layout.factor_out` splits the finished latent off. Walked backwards, with
-        `layout.merge` before such a layer, it is the z→x pass.
+        `kwargs` are the layer's keyword arguments (the labels of a class-conditional top prior,
+        `training` for a batch norm); `factors_out` is true on the last layer of every level but
+        the top one, after which `layout.factor_out` splits the finished latent off. The logit
+        preprocessing, if any, comes first, at level 0. Walked backwards, with `layout.merge`
+        before such a layer, it is the z→x pass.
         """
-        return self._layers(self._prior_kwargs(labels))
+        return self._layers(self._prior_kwargs(labels), training)
 
-    def _layers(self, prior_kwargs):
-        walk = []
+    def _layers(self, prior_kwargs, training=False):
+        walk = [] if self.preprocessing is None else [(0, self.preprocessing, {}, False)]
         for level, chain in enumerate(self.levels):
             for index, layer in enumerate(chain.bijectors):
                 last_of_level = index == len(chain.bijectors) - 1
-                walk.append((level, layer, {}, last_of_level and not self.layout.is_top(level)))
+                kwargs = {"training": training} if isinstance(layer, BatchNormalization) else {}
+                walk.append((level, layer, kwargs, last_of_level and not self.layout.is_top(level)))
         if self.top_prior is not None:
             walk.append((self.config.num_levels - 1, self.top_prior, prior_kwargs, False))
         return walk
 
-    def _inverse_and_log_det(self, x, labels=None):
+    def _inverse_and_log_det(self, x, labels=None, training=False):
         self._check_image_shape(x)
+        training = checks.boolean("training", training)
         h, batch_shape = fold_batch(x)
         prior_kwargs = self._prior_kwargs(labels)
         encode = self._encode_reversibly if self.config.reversible_gradients else self._encode
-        eps, log_det = encode(h, prior_kwargs)
+        eps, log_det = encode(h, prior_kwargs, training)
         return unfold_batch(eps, batch_shape, event_ndims=1), tf.reshape(log_det, batch_shape)
 
-    def _encode(self, h, prior_kwargs):
+    def _encode(self, h, prior_kwargs, training=False):
         """x→z on folded images `[N, H, W, C]`: flat latents `[N, D]` and the log-det `[N]`."""
         log_det = tf.zeros(tf.shape(h)[:1], h.dtype)
         finished = []
-        for _, layer, kwargs, factors_out in self._layers(prior_kwargs):
+        for _, layer, kwargs, factors_out in self._layers(prior_kwargs, training):
             h, layer_log_det = inverse_and_log_det(layer, h, **kwargs)
             log_det += layer_log_det
             if factors_out:
@@ -187,33 +211,37 @@ class Glow(JointLogDetMixin, tfb.Bijector):
                 finished.append(latent)
         return self.layout.join([*finished, h]), log_det
 
-    def _encode_reversibly(self, h, prior_kwargs):
+    def _encode_reversibly(self, h, prior_kwargs, training=False):
         """`_encode` whose gradient rebuilds each layer's input from its output (RevNet).
 
         The pass keeps no activations: the backward step walks the layers from last to first,
         rebuilds each input with the layer's z→x map and back-propagates through that layer
         alone. The latents factored out at each level are outputs, so they need no rebuilding.
+        A training-mode batch norm updates its averages in this pass only; its backward step
+        reads the updated averages it normalised with.
         """
 
         @tf.custom_gradient
         def encode(images):
             with record.stop_recording():
-                eps, log_det = self._encode(images, prior_kwargs)
+                eps, log_det = self._encode(images, prior_kwargs, training)
 
             def gradient(eps_gradient, log_det_gradient, variables=None):
                 return self._encode_gradient(
-                    eps, eps_gradient, log_det_gradient, prior_kwargs, variables or []
+                    eps, eps_gradient, log_det_gradient, prior_kwargs, training, variables or []
                 )
 
             return (eps, log_det), gradient
 
         return encode(h)
 
-    def _encode_gradient(self, eps, eps_gradient, log_det_gradient, prior_kwargs, variables):
+    def _encode_gradient(
+        self, eps, eps_gradient, log_det_gradient, prior_kwargs, training, variables
+    ):
         latents, latent_gradients = self.layout.split(eps), self.layout.split(eps_gradient)
         h, h_gradient = latents.pop(), latent_gradients.pop()
         variable_gradients = {}
-        for _, layer, kwargs, factors_out in reversed(self._layers(prior_kwargs)):
+        for _, layer, kwargs, factors_out in reversed(self._layers(prior_kwargs, training)):
             if factors_out:
                 h = self.layout.merge(h, latents.pop())
                 h_gradient = self.layout.merge(h_gradient, latent_gradients.pop())
@@ -232,7 +260,9 @@ class Glow(JointLogDetMixin, tfb.Bijector):
             for v in variables
         ]
 
-    def _forward_and_log_det(self, eps, labels=None):
+    def _forward_and_log_det(self, eps, labels=None, training=False):
+        # z→x uses the batch norms' stored averages whatever `training` says (accepted so that
+        # one `bijector_kwargs` serves both directions).
         eps = self._check_latent_size(eps)
         eps, batch_shape = fold_batch(eps, event_ndims=1)
         prior_kwargs = self._prior_kwargs(labels)

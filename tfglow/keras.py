@@ -154,7 +154,9 @@ class GlowModel(PixelFlow, keras.Model):
         images, labels = checks.images_and_labels(data)
         variables = [v for v in self.flow_variables if v.trainable]
         with tf.GradientTape() as tape:
-            per_example_loss, bits, classifier_bits = self.per_example_loss(images, labels)
+            per_example_loss, bits, classifier_bits = self.per_example_loss(
+                images, labels, training=True
+            )
             loss = tf.nn.compute_average_loss(per_example_loss)
         gradients = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))

@@ -81,7 +81,9 @@ class GlowModel(PixelFlow, tf_keras.Model):
     def train_step(self, data):
         images, labels = checks.images_and_labels(data)
         with tf.GradientTape() as tape:
-            per_example_loss, bits, classifier_bits = self.per_example_loss(images, labels)
+            per_example_loss, bits, classifier_bits = self.per_example_loss(
+                images, labels, training=True
+            )
             loss = tf.nn.compute_average_loss(per_example_loss)
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))

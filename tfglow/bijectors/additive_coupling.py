@@ -5,7 +5,7 @@ from typing import Optional
 import tensorflow as tf
 
 from tfglow.bijectors.channel_coupling import ChannelCoupling
-from tfglow.bijectors.networks import GlowCouplingNetwork
+from tfglow.bijectors.coupling_networks import DEFAULT_RESIDUAL_BLOCKS, make_coupling_network
 
 
 class AdditiveCoupling(ChannelCoupling):
@@ -18,8 +18,10 @@ class AdditiveCoupling(ChannelCoupling):
     The log-determinant is zero in both directions (`is_constant_jacobian=True`); computing it
     does not run the network.
 
-    `t` is a `tfglow.bijectors.networks.GlowCouplingNetwork` with `C − C // 2` output channels
-    whose last convolution is zero-initialised, so the layer starts as the identity.
+    `t` is the `coupling_network` with `C − C // 2` output channels: `"glow"` (default), a
+    `tfglow.bijectors.networks.GlowCouplingNetwork` whose last convolution is zero-initialised,
+    so the layer starts as the identity, or `"resnet"`, RealNVP's
+    `tfglow.bijectors.residual_network.ResidualCouplingNetwork`.
 
     #### Examples
 
@@ -45,6 +47,8 @@ class AdditiveCoupling(ChannelCoupling):
         seed: Optional[int] = None,
         validate_args: bool = False,
         network_dtype: Optional[tf.dtypes.DType] = None,
+        coupling_network: str = "glow",
+        residual_blocks: int = DEFAULT_RESIDUAL_BLOCKS,
         name: str = "additive_coupling",
     ):
         """Creates the coupling network; its last convolution starts at zero.
@@ -58,15 +62,19 @@ class AdditiveCoupling(ChannelCoupling):
           validate_args: Python `bool`, whether to check inputs. Default value: `False`.
           network_dtype: the dtype the coupling network's convolutions compute in
             (`tf.bfloat16` for mixed precision); `None` means `dtype`. Default value: `None`.
+          coupling_network: Python `str`, `"glow"` or `"resnet"`. Default value: `"glow"`.
+          residual_blocks: Python `int`, the blocks of a `"resnet"` network. Default value: `8`.
           name: Python `str`, the name of the bijector. Default value: `"additive_coupling"`.
         """
         parameters = dict(locals())
 
         def make_network(conditioning_channels: int, transformed_channels: int):
-            return GlowCouplingNetwork(
+            return make_coupling_network(
+                coupling_network,
                 conditioning_channels,
                 transformed_channels,
                 hidden_channels,
+                residual_blocks,
                 dtype=dtype,
                 seed=seed,
                 network_dtype=network_dtype,

@@ -4,9 +4,9 @@ from typing import Optional
 
 import tensorflow as tf
 
-from tfglow.bijectors import sigmoid_scale
+from tfglow.bijectors import scales, sigmoid_scale
 from tfglow.bijectors.channel_coupling import ChannelCoupling
-from tfglow.bijectors.networks import GlowCouplingNetwork
+from tfglow.bijectors.coupling_networks import DEFAULT_RESIDUAL_BLOCKS, make_coupling_network
 
 
 class AffineCoupling(ChannelCoupling):
@@ -19,13 +19,17 @@ class AffineCoupling(ChannelCoupling):
     Forward (z→x): `x_a = (z_a − shift) / scale`, `x_b = z_b`.
     The log-determinant of the inverse is `Σ log scale` over `[H, W, C − C // 2]` per example.
 
-    `NN` is a `tfglow.bijectors.networks.GlowCouplingNetwork` whose last convolution is
-    zero-initialised, so at initialisation `z_a = (ε + (1 − ε)·sigmoid(2)) · x_a` (0.90 · x_a with
-    ε = 0.2: a fixed contraction, not the identity). The sigmoid bounds the scale in `(ε, 1)`,
-    which keeps training free of the overflows that an unbounded `exp` scale causes; the floor
-    `ε` (`scale_floor`, 0.2 by default; 0 is Glow's `sigmoid(h + 2)`) bounds what decoding
-    (z→x) can amplify to `1/ε` per coupling, which keeps samples finite and decoding exact. The
-    scale and shift come from one network evaluation shared by the value and the log-determinant
+    `NN` is the `coupling_network`: `"glow"` (default), a
+    `tfglow.bijectors.networks.GlowCouplingNetwork` whose last convolution is zero-initialised,
+    so at initialisation `z_a = (ε + (1 − ε)·sigmoid(2)) · x_a` (0.90 · x_a with ε = 0.2: a fixed
+    contraction, not the identity), or `"resnet"`, RealNVP's
+    `tfglow.bijectors.residual_network.ResidualCouplingNetwork`. The sigmoid bounds the scale in
+    `(ε, 1)`, which keeps training free of the overflows that an unbounded `exp` scale causes; the
+    floor `ε` (`scale_floor`, 0.2 by default; 0 is Glow's `sigmoid(h + 2)`) bounds what decoding
+    (z→x) can amplify to `1/ε` per coupling, which keeps samples finite and decoding exact. With
+    `scale="tanh"` (RealNVP's official code) the scale is instead `log s = a · tanh(h[..., 1::2])`
+    with a learned factor `a` that starts at 0 (`tfglow.bijectors.scales`). The scale and shift
+    come from one network evaluation shared by the value and the log-determinant
     (`JointLogDetMixin`).
 
     #### Examples
@@ -54,6 +58,9 @@ class AffineCoupling(ChannelCoupling):
         validate_args: bool = False,
         network_dtype: Optional[tf.dtypes.DType] = None,
         scale_floor: float = sigmoid_scale.DEFAULT_SCALE_FLOOR,
+        coupling_network: str = "glow",
+        residual_blocks: int = DEFAULT_RESIDUAL_BLOCKS,
+        scale: str = "sigmoid",
         name: str = "affine_coupling",
     ):
         """Creates the coupling network; its last convolution starts at zero.
@@ -67,21 +74,29 @@ class AffineCoupling(ChannelCoupling):
           validate_args: Python `bool`, whether to check inputs. Default value: `False`.
           network_dtype: the dtype the coupling network's convolutions compute in
             (`tf.bfloat16` for mixed precision); `None` means `dtype`. Default value: `None`.
-          scale_floor: Python `float` ε in [0, 1), the lower bound of the scale.
+          scale_floor: Python `float` ε in [0, 1), the lower bound of the sigmoid scale.
             Default value: `0.2`.
+          coupling_network: Python `str`, `"glow"` or `"resnet"`. Default value: `"glow"`.
+          residual_blocks: Python `int`, the blocks of a `"resnet"` network. Default value: `8`.
+          scale: Python `str`, `"sigmoid"` or `"tanh"`. Default value: `"sigmoid"`.
           name: Python `str`, the name of the bijector. Default value: `"affine_coupling"`.
 
         Raises:
-          ValueError: `scale_floor` is not in [0, 1).
+          ValueError: `scale_floor` is not in [0, 1), or the network or scale is unknown, or
+            `scale="tanh"` with `coupling_network="glow"`.
         """
         parameters = dict(locals())
         self.scale_floor = sigmoid_scale.check_scale_floor(scale_floor)
+        with tf.name_scope(name):
+            self.scale_function = scales.make_scale(scale, scale_floor, coupling_network, dtype)
 
         def make_network(conditioning_channels: int, transformed_channels: int):
-            return GlowCouplingNetwork(
+            return make_coupling_network(
+                coupling_network,
                 conditioning_channels,
                 2 * transformed_channels,
                 hidden_channels,
+                residual_blocks,
                 dtype=dtype,
                 seed=seed,
                 network_dtype=network_dtype,
@@ -103,7 +118,7 @@ class AffineCoupling(ChannelCoupling):
         The conditioning half has shape `[N, H, W, C // 2]`.
         """
         h = self.conditioner(conditioning)
-        return h[..., 0::2], sigmoid_scale.log_scale(h[..., 1::2], self.scale_floor)
+        return h[..., 0::2], self.scale_function(h[..., 1::2])
 
     def _coupling_parameters(self, conditioning):
         return self.shift_and_log_scale(conditioning)

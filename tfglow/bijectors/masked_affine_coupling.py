@@ -5,10 +5,10 @@ from typing import Optional
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
-from tfglow.bijectors import batch_shapes, sigmoid_scale
+from tfglow.bijectors import batch_shapes, scales, sigmoid_scale
 from tfglow.bijectors.channel_coupling import split_index
+from tfglow.bijectors.coupling_networks import DEFAULT_RESIDUAL_BLOCKS, make_coupling_network
 from tfglow.bijectors.joint_log_det import JointLogDetMixin
-from tfglow.bijectors.networks import GlowCouplingNetwork
 
 _MASKS = ("checkerboard", "channel")
 
@@ -18,7 +18,8 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
 
     With a binary mask `b` (1 = conditioning, passed through), `(shift, pre_scale) = NN(b ⊙ x)`
     (interleaved output channels, `shift = h[..., 0::2]`) and
-    `scale = ε + (1 − ε)·sigmoid(pre_scale + 2)` (ε = `scale_floor`, see `AffineCoupling`):
+    `scale = ε + (1 − ε)·sigmoid(pre_scale + 2)` (ε = `scale_floor`, see `AffineCoupling`), or
+    with `scale="tanh"` `log scale = a · tanh(pre_scale)` (`tfglow.bijectors.scales`):
 
     Inverse (x→z, the paper's direction): `z = b ⊙ x + (1 − b) ⊙ (x ⊙ scale + shift)`.
     Forward (z→x): `x = b ⊙ z + (1 − b) ⊙ (z − shift) / scale`.
@@ -27,10 +28,11 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
     Masks: `"checkerboard"` sets `b[i, j, :] = 1` where `(i + j + parity)` is even, built at call
     time from the input's height and width; `"channel"` sets `b = 1` on the first `C // 2`
     channels (`parity=0`) or on the last `C − C // 2` (`parity=1`). RealNVP alternates the parity
-    between successive layers so that every entry is transformed. The network (`NN`, a
-    `tfglow.bijectors.networks.GlowCouplingNetwork` from `C` to `2·C` channels) is
-    zero-initialised at its output, so at initialisation the unmasked entries are scaled by
-    `ε + (1 − ε)·sigmoid(2)` (0.90 with ε = 0.2).
+    between successive layers so that every entry is transformed. The network `NN` maps `C` to
+    `2·C` channels: with `coupling_network="glow"` (a
+    `tfglow.bijectors.networks.GlowCouplingNetwork`) it is zero-initialised at its output, so at
+    initialisation the unmasked entries are scaled by `ε + (1 − ε)·sigmoid(2)` (0.90 with
+    ε = 0.2); `"resnet"` is RealNVP's `tfglow.bijectors.residual_network.ResidualCouplingNetwork`.
 
     #### Examples
 
@@ -57,6 +59,9 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
         validate_args: bool = False,
         network_dtype: Optional[tf.dtypes.DType] = None,
         scale_floor: float = sigmoid_scale.DEFAULT_SCALE_FLOOR,
+        coupling_network: str = "glow",
+        residual_blocks: int = DEFAULT_RESIDUAL_BLOCKS,
+        scale: str = "sigmoid",
         name: str = "masked_affine_coupling",
     ):
         """Creates the coupling network; its last convolution starts at zero.
@@ -74,8 +79,11 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
           validate_args: Python `bool`, whether to check inputs. Default value: `False`.
           network_dtype: the dtype the coupling network's convolutions compute in
             (`tf.bfloat16` for mixed precision); `None` means `dtype`. Default value: `None`.
-          scale_floor: Python `float` ε in [0, 1), the lower bound of the scale.
+          scale_floor: Python `float` ε in [0, 1), the lower bound of the sigmoid scale.
             Default value: `0.2`.
+          coupling_network: Python `str`, `"glow"` or `"resnet"`. Default value: `"glow"`.
+          residual_blocks: Python `int`, the blocks of a `"resnet"` network. Default value: `8`.
+          scale: Python `str`, `"sigmoid"` or `"tanh"`. Default value: `"sigmoid"`.
           name: Python `str`, the name of the bijector. Default value: `"masked_affine_coupling"`.
         """
         parameters = dict(locals())
@@ -94,10 +102,13 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
         self.mask = mask
         self.parity = parity
         with tf.name_scope(name) as scope_name:
-            self.conditioner = GlowCouplingNetwork(
+            self.scale_function = scales.make_scale(scale, scale_floor, coupling_network, dtype)
+            self.conditioner = make_coupling_network(
+                coupling_network,
                 channels,
                 2 * channels,
                 hidden_channels,
+                residual_blocks,
                 dtype=dtype,
                 seed=seed,
                 network_dtype=network_dtype,
@@ -125,7 +136,7 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
         """Shift and log-scale from `NN(b ⊙ x)`, both zero where `b = 1`."""
         h = self.conditioner(conditioning)
         shift = (1.0 - mask) * h[..., 0::2]
-        log_scale = (1.0 - mask) * sigmoid_scale.log_scale(h[..., 1::2], self.scale_floor)
+        log_scale = (1.0 - mask) * self.scale_function(h[..., 1::2])
         return shift, log_scale
 
     def _inverse_and_log_det(self, x):

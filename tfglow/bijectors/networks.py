@@ -23,6 +23,17 @@ _KERNEL_INIT_STDDEV = 0.05
 _LOG_GAIN_FACTOR = 3.0
 
 
+def check_conv_sizes(module: str, in_channels: int, out_channels: int, kernel_size: int) -> None:
+    """Raises `ValueError` naming the argument unless every size of a convolution is >= 1."""
+    for argument, value in [
+        ("in_channels", in_channels),
+        ("out_channels", out_channels),
+        ("kernel_size", kernel_size),
+    ]:
+        if value < 1:
+            raise ValueError(f"{module} needs {argument} >= 1, got {value}")
+
+
 def _conv2d(h: tf.Tensor, kernel: tf.Variable) -> tf.Tensor:
     return tf.nn.conv2d(h, kernel, strides=1, padding="SAME")
 
@@ -55,13 +66,7 @@ class Conv2D(tf.Module):
           name: Python `str`, the name of the module. Default value: `"conv2d"`.
         """
         super().__init__(name=name)
-        for argument, value in [
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("kernel_size", kernel_size),
-        ]:
-            if value < 1:
-                raise ValueError(f"Conv2D needs {argument} >= 1, got {value}")
+        check_conv_sizes("Conv2D", in_channels, out_channels, kernel_size)
         shape = [kernel_size, kernel_size, in_channels, out_channels]
         if seed is None:
             initial = tf.random.normal(shape, stddev=_KERNEL_INIT_STDDEV, dtype=dtype)
@@ -104,13 +109,7 @@ class ZeroConv2D(tf.Module):
           name: Python `str`, the name of the module. Default value: `"zero_conv2d"`.
         """
         super().__init__(name=name)
-        for argument, value in [
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("kernel_size", kernel_size),
-        ]:
-            if value < 1:
-                raise ValueError(f"ZeroConv2D needs {argument} >= 1, got {value}")
+        check_conv_sizes("ZeroConv2D", in_channels, out_channels, kernel_size)
         with self.name_scope:
             self.kernel = tf.Variable(
                 tf.zeros([kernel_size, kernel_size, in_channels, out_channels], dtype),

@@ -25,7 +25,9 @@ class TrainingConfig:
       optimizer: `"adam"` or `"adamax"`.
       learning_rate: peak learning rate, reached after `warmup_steps` of linear warmup.
       clip_norm: `None`, or the global gradient norm to clip to.
-      ema_momentum: `None`, or the momentum of the Polyak average used for evaluation.
+      ema_momentum: `None`, or the momentum of the Polyak average used for evaluation. Not with
+        a `batch_norm` model: its running averages belong to the training weights, and a
+        Polyak-averaged flow normalised with them scores far worse (README, RealNVP).
       steps: total optimizer steps of the run (a resumed run continues up to it).
       steps_per_epoch: steps between held-out evaluations; `None` is one pass over `train_split`.
       validation_steps: test batches per epoch evaluation; `None` is the whole `test_split`.
@@ -91,6 +93,12 @@ class TrainingConfig:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.model.batch_norm and self.ema_momentum is not None:
+            raise ValueError(
+                f"ema_momentum={self.ema_momentum} cannot be used with a batch_norm model: the "
+                "batch norms' running averages belong to the training weights, not to their "
+                "Polyak average; set ema_momentum to None (--ema none)"
+            )
 
     def replace(self, **changes: Any) -> TrainingConfig:
         """A copy with `changes` applied (validated); use `model=model.replace(...)` for the

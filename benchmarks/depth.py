@@ -1,0 +1,107 @@
+"""The effect of depth: `mnist_cpu` at K = 4, 8, 16, 32 (and 64 with reversible gradients) under
+a fixed number of steps and under a fixed wall-clock time.
+
+    python benchmarks/depth.py --depths 4,8,16,32 --reversible-depths 64 --steps 300 --minutes 3
+
+Each run trains the main job's model and recipe (L=2, width 64, Adam lr 1e-3, batch 64) with
+`steps_per_level = K` from scratch in its own process (`budget_training.py`), once with `--steps`
+steps and once with `--minutes` of wall-clock time; the depths in `--reversible-depths` train with
+`reversible_gradients=True`. Reports held-out bits/dim on all 10,000 test digits, steps, steps/s
+and the process's peak RSS per run, and plots bits/dim and peak memory against K. Writes
+`benchmarks/results/depth.json` and `depth.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
+
+import bench_common  # noqa: E402
+import budget_training  # noqa: E402
+
+DEFAULT_WORK_DIR = "/tmp/tfglow_benchmarks/depth"
+
+
+def plot(records: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (bits, memory) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for budget in ("steps", "minutes"):
+        for reversible in (False, True):
+            runs = [
+                r
+                for r in records
+                if r["budget_kind"] == budget
+                and r["reversible"] == reversible
+                and "failed" not in r
+            ]
+            if not runs:
+                continue
+            depths = [r["steps_per_level"] for r in runs]
+            label = f"fixed {budget}" + (", reversible" if reversible else "")
+            bits.plot(depths, [r["test_bits_per_dim"] for r in runs], marker="o", label=label)
+            memory.plot(depths, [r["peak_rss_gb"] for r in runs], marker="o", label=label)
+    labels = ((bits, "held-out bits/dim (10,000 test digits)"), (memory, "peak RSS, GB"))
+    for axes, ylabel in labels:
+        axes.set_xscale("log", base=2)
+        axes.set_xlabel("steps of flow per level, K")
+        axes.set_ylabel(ylabel)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+    figure.suptitle("Depth on MNIST: mnist_cpu (L=2, width 64)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--depths", default="4,8,16,32")
+    parser.add_argument("--reversible-depths", default="64")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR)
+    parser.add_argument("--output", default="depth.json")
+    args = parser.parse_args(argv)
+    plan = [(int(k), False) for k in args.depths.split(",") if k]
+    plan += [(int(k), True) for k in args.reversible_depths.split(",") if k]
+    records = []
+    budgets = (("steps", dict(steps=args.steps)), ("minutes", dict(minutes=args.minutes)))
+    for budget_kind, budget in budgets:
+        for depth, reversible in plan:
+            changes = {"steps_per_level": depth, "reversible_gradients": reversible}
+            work_dir = os.path.join(args.work_dir, f"{budget_kind}_K{depth}_{reversible}")
+            record = budget_training.run("mnist_cpu", changes, work_dir, eval_every=100, **budget)
+            records.append(
+                dict(
+                    budget_kind=budget_kind, steps_per_level=depth, reversible=reversible, **record
+                )
+            )
+            shown = ("budget_kind", "steps_per_level", "reversible", "test_bits_per_dim", "steps")
+            print({key: records[-1].get(key) for key in (*shown, "peak_rss_gb")}, flush=True)
+    png = os.path.splitext(args.output)[0] + ".png"
+    plot(records, os.path.join(bench_common.RESULTS_DIR, png))
+    bench_common.emit(
+        dict(
+            benchmark="depth",
+            budgets=dict(steps=args.steps, minutes=args.minutes),
+            runs=records,
+            plot=os.path.basename(png),
+            command="python benchmarks/depth.py " + " ".join(sys.argv[1:]),
+            machine=bench_common.machine_info(),
+            date=bench_common.now_iso(),
+        ),
+        args.output,
+    )
+
+
+if __name__ == "__main__":
+    main()

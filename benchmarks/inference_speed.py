@@ -1,0 +1,190 @@
+"""Inference speed against the peers: images/s of sample (T = 0.7), encode and log_prob.
+
+    python benchmarks/inference_speed.py [--repeats 20]
+
+At the MNIST size (28×28×1, L=2, K=8, width 256, affine coupling, LU 1×1 conv), batch 1 and 64:
+
+* tfglow in memory: `GlowModel.encode`, `log_prob` and the sampling the SavedModel signature
+  runs, each compiled with `tf.function`;
+* tfglow's SavedModel: the `encode`, `log_prob` and `sample` signatures of
+  `tfglow.serving.export_saved_model`, reloaded with `tf.saved_model.load`;
+* TFP's `tfb.Glow` (`peers/tfp_glow.py`'s model) in a `tf.TransformedDistribution`, compiled with
+  `tf.function`: `glow.inverse`, `distribution.log_prob`, `glow.forward` of 0.7·N(0, I);
+* the PyTorch Glow peer (`peers/torch_glow.py --mode inference`), in its own process after ours,
+  under `torch.inference_mode()` with 2 threads.
+
+Every sample is decoded to uint8 pixels, as ours are. Weights are freshly initialised (ActNorm's
+data-dependent init on 256 test digits): speed does not depend on them. Each figure is the
+median of `--repeats` calls after 3 warm-up calls; the TensorFlow variants alternate call by call
+so that they see the same load. Writes `benchmarks/results/inference_speed.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import bench_common  # noqa: E402
+import mnist_idx  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tfp_glow  # noqa: E402
+
+from tfglow import GlowConfig, GlowModel, pixels  # noqa: E402
+from tfglow.serving import export_saved_model  # noqa: E402
+
+BATCH_SIZES = (1, 64)
+TEMPERATURE = 0.7
+OPERATIONS = ("sample", "encode", "log_prob")
+
+
+def tfglow_calls(model: GlowModel) -> dict:
+    size = model.config.event_size
+
+    @tf.function
+    def sample(temperature):
+        eps = tf.random.normal([tf.shape(temperature)[0], size])
+        return model.decode(eps * temperature[:, tf.newaxis])
+
+    return {
+        "sample": sample,
+        "encode": tf.function(model.encode),
+        "log_prob": tf.function(model.log_prob),
+    }
+
+
+def tfp_calls(config: dict) -> dict:
+    distribution, glow = tfp_glow.build_distribution(config, seed=0)
+    size = int(np.prod(config["image_shape"]))
+
+    @tf.function
+    def sample(temperature):
+        eps = tf.random.normal([tf.shape(temperature)[0], size])
+        return pixels.flow_to_images(glow.forward(eps * temperature[:, tf.newaxis]), 8)
+
+    @tf.function
+    def encode(images):
+        return glow.inverse(pixels.images_to_flow(images, 8))
+
+    @tf.function
+    def log_prob(images):
+        return distribution.log_prob(pixels.images_to_flow(images, 8))
+
+    return {"sample": sample, "encode": encode, "log_prob": log_prob}
+
+
+def _inputs(operation: str, batch: int, images: np.ndarray) -> tuple:
+    if operation == "sample":
+        return (tf.fill([batch], TEMPERATURE),)
+    return (tf.constant(images[:batch]),)
+
+
+def _seconds(call) -> float:
+    start = time.perf_counter()
+    tf.nest.map_structure(lambda t: t.numpy(), call())
+    return time.perf_counter() - start
+
+
+def torch_rows(repeats: int) -> tuple[list[dict], str]:
+    """The PyTorch peer's rows, from `peers/torch_glow.py --mode inference` in its own process."""
+    repo = os.path.dirname(HERE)
+    python = os.path.join(repo, ".venv-torch", "bin", "python")
+    if not os.path.exists(python):
+        python = sys.executable
+    command = [
+        python,
+        os.path.join(HERE, "peers", "torch_glow.py"),
+        "--mode",
+        "inference",
+        "--repeats",
+        str(repeats),
+        "--output",
+        "peer_torch_glow_inference.json",
+    ]
+    process = subprocess.run(command, capture_output=True, text=True)
+    if process.returncode != 0:
+        return [], f"failed: {process.stderr.strip().splitlines()[-1:]}"
+    record = json.loads(process.stdout.strip().splitlines()[-1])
+    return record["rows"], " ".join(command[1:])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--output", default="inference_speed.json")
+    args = parser.parse_args(argv)
+    images = mnist_idx.load_mnist("test")[:256]
+    config = bench_common.CONFIGS["mnist"]
+    model = GlowModel(
+        GlowConfig.preset("mnist_cpu", hidden_channels=config["width"]),
+    )
+    model.initialize(images)
+    loaded = tf.saved_model.load(
+        export_saved_model(model, tempfile.mkdtemp(prefix="tfglow_inference_speed_"))
+    )
+    saved_model = {
+        "sample": lambda temperature: loaded.signatures["sample"](temperature=temperature),
+        "encode": lambda images: loaded.signatures["encode"](images=images),
+        "log_prob": lambda images: loaded.signatures["log_prob"](images=images),
+    }
+    variants = {
+        "tfglow_in_memory": tfglow_calls(model),
+        "tfglow_saved_model": saved_model,
+        "tfp_glow": tfp_calls(config),
+    }
+    rows = []
+    for operation in OPERATIONS:
+        for batch in BATCH_SIZES:
+            inputs = _inputs(operation, batch, images)
+            calls = {name: calls[operation] for name, calls in variants.items()}
+            for call in calls.values():  # warm-up: tracing, first-run allocations
+                for _ in range(3):
+                    _seconds(lambda call=call, inputs=inputs: call(*inputs))
+            times = {name: [] for name in calls}
+            for _ in range(args.repeats):  # alternate, so every variant sees the same load
+                for name, call in calls.items():
+                    times[name].append(_seconds(lambda call=call, inputs=inputs: call(*inputs)))
+            for name, seconds in times.items():
+                median = statistics.median(seconds)
+                rows.append(
+                    dict(
+                        variant=name,
+                        operation=operation,
+                        batch=batch,
+                        milliseconds=round(1000 * median, 3),
+                        images_per_second=round(batch / median, 1),
+                    )
+                )
+                print(rows[-1], flush=True)
+    peer_rows, peer_command = torch_rows(args.repeats)
+    rows += [dict(variant="torch_glow", **row) for row in peer_rows]
+    bench_common.emit(
+        dict(
+            benchmark="inference_speed",
+            config=config,
+            temperature=TEMPERATURE,
+            rows=rows,
+            repeats=args.repeats,
+            torch_peer=peer_command,
+            command="python benchmarks/inference_speed.py " + " ".join(sys.argv[1:]),
+            machine=bench_common.machine_info(),
+            date=bench_common.now_iso(),
+        ),
+        args.output,
+    )
+
+
+if __name__ == "__main__":
+    main()
