@@ -317,6 +317,138 @@ def _architectures_rows() -> list[list[str]]:
     return rows
 
 
+def _missing_row(what: str, command: str) -> list[str]:
+    return [what, MISSING, MISSING, MISSING, f"`{command}`", MISSING]
+
+
+def _realnvp_parts_row() -> list[str]:
+    record = _load("realnvp_parts.json")
+    command = (record or {}).get("command", "python benchmarks/realnvp_parts.py --minutes 4")
+    what = "Held-out MNIST bits/dim of `realnvp_cpu` without each of its parts, same budget"
+    if not record:
+        return _missing_row(what, command)
+    runs = [r for r in record["runs"] if "failed" not in r]
+    full = next((r for r in runs if r["variant"] == "full"), None)
+    others = ", ".join(
+        f"{r['variant']} {r['test_bits_per_dim']:.3f} ({r['difference_from_full']:+.3f})"
+        for r in runs
+        if r["variant"] != "full"
+    )
+    return [
+        f"{what} ({record['minutes']:g} min each; [plot](results/{record['plot']}))",
+        _figure(full and full["test_bits_per_dim"], digits=3) + " (full)",
+        others,
+        MISSING,
+        f"`{command}`",
+        _date(record),
+    ]
+
+
+def _permutations_row() -> list[str]:
+    record = _load("permutations.json")
+    command = (record or {}).get("command", "python benchmarks/permutations.py --minutes 2.5")
+    what = "Glow Fig. 3 at CPU scale: held-out MNIST bits/dim, mean (spread) over seeds"
+    if not record:
+        return _missing_row(what, command)
+    cells = ", ".join(
+        f"{r['permutation']}+{r['coupling']} {r['mean_bits_per_dim']:.3f} ({r['spread']:.3f})"
+        for r in record["summary"]
+        if r["mean_bits_per_dim"] is not None
+    )
+    verdict = "; ".join(
+        f"{coupling}: {' < '.join(v['best_to_worst'])}"
+        f" ({'paper order' if v['paper_order_holds'] else 'not the paper order'})"
+        for coupling, v in record["ordering"].items()
+    )
+    return [
+        f"{what}, {record['minutes']:g} min per run, seeds {record['seeds']} "
+        f"([plot](results/{record['plot']}))",
+        cells,
+        "paper: 1×1 conv < shuffle < reverse",
+        verdict,
+        f"`{command}`",
+        _date(record),
+    ]
+
+
+def _depth_rows() -> list[list[str]]:
+    record = _load("depth.json")
+    command = (record or {}).get("command", "python benchmarks/depth.py")
+    if not record:
+        return [_missing_row("Held-out MNIST bits/dim and peak RSS by depth K", command)]
+    rows = []
+    for kind, budget in record["budgets"].items():
+        runs = [r for r in record["runs"] if r["budget_kind"] == kind and "failed" not in r]
+        cells = ", ".join(
+            f"K{r['steps_per_level']}{' rev' if r['reversible'] else ''} "
+            f"{r['test_bits_per_dim']:.3f} / {r['peak_rss_gb']:.2f} GB"
+            for r in runs
+        )
+        rows.append(
+            [
+                f"Held-out MNIST bits/dim / peak RSS by depth, `mnist_cpu` width 64, "
+                f"fixed {budget:g} {kind} ([plot](results/{record['plot']}))",
+                cells,
+                MISSING,
+                MISSING,
+                f"`{command}`",
+                _date(record),
+            ]
+        )
+    return rows
+
+
+def _inference_rows() -> list[list[str]]:
+    record = _load("inference_speed.json")
+    command = (record or {}).get("command", "python benchmarks/inference_speed.py")
+    if not record:
+        return [_missing_row("Inference images/s against the peers", command)]
+    by = {
+        (r["variant"], r["operation"], r["batch"]): r["images_per_second"] for r in record["rows"]
+    }
+    rows = []
+    for operation in ("sample", "encode", "log_prob"):
+        for batch in (1, 64):
+            ours = by.get(("tfglow_in_memory", operation, batch))
+            saved = by.get(("tfglow_saved_model", operation, batch))
+            tfp, torch = (
+                by.get(("tfp_glow", operation, batch)),
+                by.get(("torch_glow", operation, batch)),
+            )
+            label = "sample at T = 0.7" if operation == "sample" else operation
+            rows.append(
+                [
+                    f"Inference img/s, {label}, batch {batch}, 28×28×1 L=2 K=8 w256: tfglow "
+                    f"in memory (SavedModel) vs TFP `tfb.Glow` / PyTorch Glow",
+                    f"{_figure(ours)} ({_figure(saved)})",
+                    f"{_figure(tfp)} / {_figure(torch)}",
+                    f"{_ratio(ours, tfp)} / {_ratio(ours, torch)}",
+                    f"`{command}`",
+                    _date(record),
+                ]
+            )
+    return rows
+
+
+def _temperature_row() -> list[str]:
+    record = _load("temperature.json")
+    command = (record or {}).get("command", "python benchmarks/temperature.py --model-dir DIR")
+    what = "Samples a digit classifier labels with confidence > 0.9, by temperature"
+    if not record:
+        return _missing_row(what, command)
+    cells = ", ".join(
+        f"T {r['temperature']:g}: {100 * r['confident_share']:.1f} %" for r in record["rows"]
+    )
+    return [
+        f"{what}, {record['model']} ([grid](results/{record['grid'].split(':')[0]}))",
+        cells,
+        f"real test digits: {100 * record['real_test_digits_confident_share']:.1f} %",
+        f"classifier accuracy {100 * record['classifier_test_accuracy']:.2f} %",
+        f"`{command}`",
+        _date(record),
+    ]
+
+
 def table() -> str:
     header = ["benchmark", "ours", "peer", "ratio", "command", "date (UTC, 1-min load), CPU"]
     rows = _throughput_rows() + [
@@ -330,6 +462,11 @@ def table() -> str:
         _drift_row(),
         _allocator_row(),
         *_architectures_rows(),
+        _realnvp_parts_row(),
+        _permutations_row(),
+        *_depth_rows(),
+        *_inference_rows(),
+        _temperature_row(),
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

@@ -2,14 +2,17 @@
 
     python benchmarks/run_all.py                 # ≈ 35–45 min on the 2-core machine, quiet
     python benchmarks/run_all.py --budget        # also the two 20-minute likelihood runs (+45 min)
+    python benchmarks/run_all.py --papers        # also the papers' comparisons (+≈ 2 h)
     python benchmarks/run_all.py --only table    # rebuild the table from benchmarks/results/*.json
 
 Steps run one after another (never two at once: they would share the two cores):
 peer TFP Glow (both tf.function forms), ours vs TFP throughput at both sizes (alternating windows,
 one process each), the PyTorch peer's throughput (if its virtualenv exists), the bfloat16 loss
-curve check, exactness, serving latency, memory, and with `--budget` the likelihood budget runs
-(ours, then the PyTorch peer's). Exactness and serving use the budget run's checkpoint when it
-exists, so run with `--budget` first on a fresh machine for the trained-checkpoint figures.
+curve check, exactness, serving latency, memory, inference speed against the peers, with
+`--budget` the likelihood budget runs (ours, then the PyTorch peer's), and with `--papers` the
+papers' comparisons (NICE vs RealNVP vs Glow, RealNVP's parts, temperature, Glow's Fig. 3,
+depth). Exactness and serving use the budget run's checkpoint when it exists, so run with
+`--budget` first on a fresh machine for the trained-checkpoint figures.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ PEERS = os.path.join(HERE, "peers")
 TORCH_PYTHON = os.path.join(
     os.path.dirname(HERE), ".venv-torch", "bin", "python"
 )  # benchmarks/setup.sh
+# The Glow run of architectures.py: the main job's model and recipe, for temperature.py.
+GLOW_RUN = "/tmp/tfglow_benchmarks/architectures/glow"
 
 
 def _steps(args) -> list[tuple[str, list[str], dict]]:
@@ -114,7 +119,16 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
         ),
         ("serving", [python, f"{HERE}/serving_latency.py"], {}),
         ("memory", [python, f"{HERE}/memory.py"], {}),
+        ("inference", [python, f"{HERE}/inference_speed.py"], {}),
     ]
+    if args.papers:
+        steps += [
+            ("architectures", [python, f"{HERE}/architectures.py", "--minutes", "12"], {}),
+            ("temperature", [python, f"{HERE}/temperature.py", "--model-dir", GLOW_RUN], {}),
+            ("realnvp_parts", [python, f"{HERE}/realnvp_parts.py", "--minutes", "4"], {}),
+            ("permutations", [python, f"{HERE}/permutations.py", "--minutes", "2.5"], {}),
+            ("depth", [python, f"{HERE}/depth.py", "--steps", "200", "--minutes", "2"], {}),
+        ]
     return steps
 
 
@@ -123,6 +137,11 @@ def main(argv=None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--budget", action="store_true", help="also run the 20-minute budget runs")
+    parser.add_argument(
+        "--papers",
+        action="store_true",
+        help="also the papers' comparisons: architectures, temperature, permutations, depth",
+    )
     parser.add_argument(
         "--clock",
         choices=["wall", "cpu"],

@@ -89,13 +89,12 @@ def _total_probability(model: GlowModel) -> float:
     levels = np.arange(4) * 64  # the 4 pixel values a 2-bit model sees, as uint8
     images = np.array(list(itertools.product(levels, repeat=4)), np.uint8).reshape(-1, 2, 2, 1)
     nodes = (np.arange(NODES_PER_PIXEL) + 0.5) / NODES_PER_PIXEL
-    noise = np.array(list(itertools.product(nodes, repeat=4))).reshape(-1, 2, 2, 1)
-    total = 0.0
-    for u in noise:
-        y = model.to_flow(images, np.broadcast_to(u, images.shape))
-        log_prob = model.distribution().log_prob(y).numpy()
-        total += np.sum(np.exp(log_prob)) * (1 / 4) ** 4  # p(y) times the bin's volume
-    return total / len(noise)
+    noise = np.array(list(itertools.product(nodes, repeat=4))).reshape(-1, 1, 2, 2, 1)
+    # Every image at every node, in one batch: [nodes, images, 2, 2, 1].
+    y = model.to_flow(np.broadcast_to(images, (len(noise), *images.shape)), noise + 0 * images)
+    log_prob = model.distribution().log_prob(tf.reshape(y, [-1, 2, 2, 1])).numpy()
+    # The mean over the nodes of p(y) times the bin's volume, summed over the images.
+    return float(np.sum(np.exp(log_prob)) * (1 / 4) ** 4 / len(noise))
 
 
 def _trained(config: GlowConfig) -> GlowModel:

@@ -1,6 +1,7 @@
 """A few hundred `fit` steps on real MNIST digits lower held-out bits/dim well below the start."""
 
 import numpy as np
+import pytest
 import tf_keras
 
 from tfglow import GlowConfig, GlowModel
@@ -36,6 +37,7 @@ REALNVP_STEPS = 150
 REALNVP_REQUIRED_DROP = 1.5
 
 
+@pytest.mark.slow
 def test_realnvp_cpu_trains_on_real_mnist():
     train = load_numpy("mnist", "train", limit=REALNVP_STEPS * BATCH_SIZE)
     test = load_numpy("mnist", "test", limit=500)
