@@ -54,8 +54,12 @@ def run(
     return json.loads(process.stdout.strip().splitlines()[-1])
 
 
-def plot_curves(records: list[dict], label, title: str, path: str) -> None:
-    """Held-out bits/dim against steps and against minutes, one curve per record."""
+def plot_curves(records: list[dict], label, title: str, path: str, style=None) -> None:
+    """Held-out bits/dim against steps and against minutes, one curve per record.
+
+    `label(record)` names a curve; `style(record)`, if given, returns matplotlib keyword
+    arguments (colour, line style) for it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,8 +69,9 @@ def plot_curves(records: list[dict], label, title: str, path: str) -> None:
     for record in records:
         curve = record.get("curve", [])
         bits = [point["held_out_bits_per_dim"] for point in curve]
-        by_step.plot([p["step"] for p in curve], bits, marker=".", label=label(record))
-        by_minute.plot([p["minutes"] for p in curve], bits, marker=".", label=label(record))
+        options = dict(marker=".", label=label(record), **(style(record) if style else {}))
+        by_step.plot([p["step"] for p in curve], bits, **options)
+        by_minute.plot([p["minutes"] for p in curve], bits, **options)
     by_step.set_xlabel("training step")
     by_minute.set_xlabel("wall-clock minutes")
     by_step.set_ylabel("held-out bits/dim (1,024 test digits)")

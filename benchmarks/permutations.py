@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import statistics
 import sys
@@ -73,6 +74,24 @@ def ordering(rows: list[dict]) -> dict:
     return verdict
 
 
+COLOURS = {"reverse": "tab:red", "shuffle": "tab:orange", "conv1x1_lu": "tab:blue"}
+
+
+def plot(records: list[dict], minutes: float, path: str) -> None:
+    """One colour per permutation, solid for affine and dashed for additive, one curve per seed."""
+    budget_training.plot_curves(
+        [r for r in records if "failed" not in r],
+        lambda r: f"{r['permutation']}, {r['coupling']}, seed {r['seed']}",
+        f"Glow Fig. 3 at CPU scale: MNIST, mnist_cpu (K=8, width 64), {minutes:g} min per run",
+        path,
+        style=lambda r: dict(
+            color=COLOURS[r["permutation"]],
+            linestyle="-" if r["coupling"] == "affine" else "--",
+            alpha=1.0 if r["seed"] == 0 else 0.55,
+        ),
+    )
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,7 +100,16 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR)
     parser.add_argument("--output", default="permutations.json")
+    parser.add_argument(
+        "--plot-only", action="store_true", help="redraw the plot from the existing JSON"
+    )
     args = parser.parse_args(argv)
+    png = os.path.splitext(args.output)[0] + ".png"
+    if args.plot_only:
+        with open(os.path.join(bench_common.RESULTS_DIR, args.output)) as f:
+            record = json.load(f)
+        plot(record["runs"], record["minutes"], os.path.join(bench_common.RESULTS_DIR, png))
+        return
     seeds = [int(seed) for seed in args.seeds.split(",")]
     records = []
     for seed, coupling, permutation in itertools.product(seeds, COUPLINGS, PERMUTATIONS):
@@ -94,13 +122,7 @@ def main(argv=None) -> None:
         shown = ("coupling", "permutation", "seed", "test_bits_per_dim", "steps")
         print({key: records[-1].get(key) for key in shown}, flush=True)
     rows = summarise(records)
-    png = os.path.splitext(args.output)[0] + ".png"
-    budget_training.plot_curves(
-        [r for r in records if "failed" not in r],
-        lambda r: f"{r['permutation']}, {r['coupling']}, seed {r['seed']}",
-        f"Glow Fig. 3 at CPU scale: MNIST, mnist_cpu (K=8, width 64), {args.minutes:g} min per run",
-        os.path.join(bench_common.RESULTS_DIR, png),
-    )
+    plot(records, args.minutes, os.path.join(bench_common.RESULTS_DIR, png))
     bench_common.emit(
         dict(
             benchmark="permutations",

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tfglow import GlowConfig
-from tfglow.bijectors import AffineCoupling, MaskedAffineCoupling
+from tfglow.bijectors import ActNorm, AffineCoupling, MaskedAffineCoupling
 from tfglow.bijectors.residual_network import ResidualCouplingNetwork, WeightNormConv2D
 
 
@@ -27,7 +27,7 @@ def test_weight_norm_kernel_has_norm_g_in_the_direction_of_v():
 
 def test_the_network_starts_small_but_not_zero_and_initialises_its_act_norms():
     network = ResidualCouplingNetwork(2, 4, hidden_channels=16, residual_blocks=2, seed=0)
-    act_norms = [m for m in network.submodules if type(m).__name__ == "ActNorm"]
+    act_norms = [m for m in network.submodules if isinstance(m, ActNorm)]
     assert len(act_norms) == 5  # two per block and one before the output
     h = tf.random.stateless_normal([8, 6, 6, 2], seed=[0, 1])
     out = network(h)
