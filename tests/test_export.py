@@ -75,6 +75,16 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent("""
         "temperature_nan": ("sample", dict(temperature=np.float32([np.nan]))),
         "seed_count": ("sample_seeded", dict(temperature=np.float32([1.0]),
                                              seed=np.int64([1, 2]))),
+        "image_rank_3": ("log_prob", dict(images=np.zeros([8, 8, 1], np.uint8))),
+        "image_rank_5": ("encode", dict(images=np.zeros([1, 2, 8, 8, 1], np.uint8))),
+        "latent_rank_1": ("decode", dict(z=np.zeros([64], np.float32))),
+        "latent_rank_3": ("decode", dict(z=np.zeros([2, 64, 1], np.float32))),
+        "temperature_rank_0": ("sample", dict(temperature=np.float32(0.7))),
+        "temperature_rank_2": ("sample_seeded", dict(temperature=np.float32([[0.7]]),
+                                                     seed=np.int64([1]))),
+        "seed_rank_0": ("sample_seeded", dict(temperature=np.float32([1.0]), seed=np.int64(1))),
+        "seed_rank_2": ("sample_seeded", dict(temperature=np.float32([1.0]),
+                                              seed=np.int64([[1]]))),
     }
     for key, (name, kwargs) in bad_requests.items():
         try:
@@ -260,6 +270,18 @@ def test_seeded_samples_are_reproducible_row_by_row(exported, fresh_process):
         ("temperature_negative", "temperature must be finite and >= 0"),
         ("temperature_nan", "temperature must be finite and >= 0, got NaN or infinity"),
         ("seed_count", "seed must have one entry per row of temperature"),
+        (
+            "image_rank_3",
+            "images must have shape [batch, 8, 8, 1] (height, width, channels)] "
+            "[got shape] [8 8 1]",
+        ),
+        ("image_rank_5", "images must have shape [batch, 8, 8, 1]"),
+        ("latent_rank_1", "z must have shape [batch, 64]] [got shape] [64]"),
+        ("latent_rank_3", "z must have shape [batch, 64]] [got shape] [2 64 1]"),
+        ("temperature_rank_0", "temperature must have shape [batch]] [got shape] []"),
+        ("temperature_rank_2", "temperature must have shape [batch]] [got shape] [1 1]"),
+        ("seed_rank_0", "seed must have shape [batch]] [got shape] []"),
+        ("seed_rank_2", "seed must have shape [batch]] [got shape] [1 1]"),
     ],
 )
 def test_bad_requests_fail_and_say_why(fresh_process, request_name, reason):

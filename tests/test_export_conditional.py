@@ -83,6 +83,8 @@ def test_seeded_samples_follow_the_label(model, signatures):
         ([0, 3], r"labels must be in \[0, 3\)"),
         ([-1, 0], r"labels must be in \[0, 3\)"),
         ([0], "labels must have one entry per image"),
+        (0, r"labels must have shape \[batch\] \(one per image\).*got shape\] \[\]"),
+        ([[0], [1]], r"labels must have shape \[batch\] \(one per image\).*got shape\] \[2 1\]"),
     ],
 )
 def test_bad_labels_fail_and_say_why(signatures, labels, reason):

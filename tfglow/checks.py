@@ -19,6 +19,25 @@ import tensorflow as tf
 MAX_PIXEL = 255
 
 
+def shape_in_graph(values: tf.Tensor, dims, message: str) -> tf.Tensor:
+    """`values`, once an in-graph check has found its shape to be `dims` (`None`: any size).
+
+    A SavedModel signature declares its input shapes, but TF Serving and a loaded signature pass
+    whatever arrives, of any rank, to the graph. So the check compares the shape as text,
+    "64,8,8,1" against `[0-9]+,8,8,1`: a wrong rank fails it as a wrong size does, with `message`
+    and the shape that arrived, where a comparison of shape vectors would fail on their lengths.
+    Checks of the values should take the tensor returned, so that they run after this one.
+    """
+    pattern = ",".join("[0-9]+" if size is None else str(int(size)) for size in dims)
+    shape = tf.shape(values)
+    text = tf.strings.reduce_join(tf.strings.as_string(shape), separator=",")
+    check = tf.debugging.Assert(
+        tf.strings.regex_full_match(text, pattern), [message, "got shape", shape]
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(values)
+
+
 def positive_int(name: str, value) -> int:
     """`value` if it is a Python or numpy integer >= 1 (not a bool), else `ValueError`."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -72,7 +91,8 @@ def temperature(value, name: str = "temperature") -> float:
 
 
 def temperature_tensor(values: tf.Tensor, name: str = "temperature") -> tf.Tensor:
-    """The in-graph form of `temperature`: every entry finite and >= 0."""
+    """The in-graph form of `temperature`: a vector `[batch]`, every entry finite and >= 0."""
+    values = shape_in_graph(values, [None], f"{name} must have shape [batch]")
     checks = [
         tf.debugging.assert_all_finite(
             values, f"{name} must be finite and >= 0, got NaN or infinity"
@@ -117,6 +137,10 @@ def labels(values, num_classes: int | None, batch_size=None, name: str = "labels
             raise ValueError(f"{range_message}, got {', '.join(map(str, outside))}")
         checks = []
     else:
+        if batch_size is not None:
+            values = shape_in_graph(
+                values, [None], f"{name} must have shape [batch] (one per image)"
+            )
         checks = [
             tf.debugging.assert_non_negative(values, message=range_message),
             tf.debugging.assert_less(
@@ -158,13 +182,9 @@ def latents(values, event_size: int, dtype=None, name: str = "latents") -> tf.Te
         values.shape.rank != 2 or not values.shape[1:].is_compatible_with([event_size])
     ):
         raise ValueError(f"{shape_message}, got shape {values.shape.as_list()}")
-    checks = [
-        tf.debugging.assert_equal(
-            tf.shape(values)[1:], tf.constant([event_size]), message=shape_message
-        ),
-        tf.debugging.assert_all_finite(values, f"{name} must be finite, got NaN or infinity"),
-    ]
-    with tf.control_dependencies(checks):
+    values = shape_in_graph(values, [None, event_size], shape_message)
+    check = tf.debugging.assert_all_finite(values, f"{name} must be finite, got NaN or infinity")
+    with tf.control_dependencies([check]):
         return tf.identity(values)
 
 
@@ -191,14 +211,12 @@ def images(values, shape, name: str = "images") -> tf.Tensor:
     """
     values = image_shape(values, shape, name)
     # The shape again in the graph: a SavedModel served by TF Serving checks no static shape.
-    checks = [
-        tf.debugging.assert_equal(
-            tf.shape(values)[1:],
-            tf.constant(shape, tf.int32),
-            message=f"{name} must have shape [batch, {', '.join(map(str, shape))}] "
-            f"(height, width, channels)",
-        )
-    ]
+    values = shape_in_graph(
+        values,
+        [None, *shape],
+        f"{name} must have shape [batch, {', '.join(map(str, shape))}] (height, width, channels)",
+    )
+    checks = []
     if values.dtype.is_floating:
         checks.append(tf.debugging.assert_all_finite(values, f"{name} contain NaN or infinity"))
         checks.append(

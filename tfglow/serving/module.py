@@ -111,6 +111,7 @@ class ExportModule(tf.Module):
 
     def _sample_seeded(self, temperature, seed, labels=None):
         temperature = checks.temperature_tensor(temperature)
+        seed = checks.shape_in_graph(seed, [None], "seed must have shape [batch]")
         with tf.control_dependencies(
             [_assert_same_batch(seed, temperature, "seed", "temperature")]
         ):
