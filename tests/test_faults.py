@@ -197,6 +197,39 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
         holder.kill()
 
 
+def _newest_committed_step(model_dir) -> int:
+    newest = checkpoint_files.resumable_checkpoints(_checkpoints(model_dir), repair=False)[0]
+    return int(newest.rsplit("-", 1)[1])
+
+
+@pytest.mark.slow
+def test_the_lock_of_a_training_run_refuses_a_second_and_dies_with_it(run_dir, capsys):
+    """A real `training.train` process, training: a second run is refused; after `kill -9` the
+    next run takes the directory and resumes from the newest committed checkpoint."""
+    trainer = subprocess.Popen(
+        [sys.executable, "-m", "training.train", *FLAGS, "--model_dir", str(run_dir),
+         "--steps", "100000", "--checkpoint_every", "3"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONPATH=os.getcwd()),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while _newest_committed_step(run_dir) == 6:
+            assert trainer.poll() is None, "the training run ended before it saved a checkpoint"
+            assert time.monotonic() < deadline, "no new checkpoint within 240 s"
+            time.sleep(0.5)
+        assert _train(run_dir, "--steps", "100000") == 2
+        assert f"process {trainer.pid}" in capsys.readouterr().err
+        os.kill(trainer.pid, signal.SIGKILL)
+        trainer.wait(timeout=30)
+    finally:
+        trainer.kill()
+    step = _newest_committed_step(run_dir)
+    assert step > 6
+    assert _train(run_dir, "--steps", str(step + 1)) == 0
+    assert f"Trained steps {step} -> {step + 1}" in capsys.readouterr().out
+
+
 # ---- 7. --jit_compile on one device ---------------------------------------------------------
 
 
