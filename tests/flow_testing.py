@@ -18,6 +18,31 @@ def assert_tensor_is_good(tensor, shape=None):
         assert tuple(value.shape) == tuple(shape), f"shape {value.shape} != {tuple(shape)}"
 
 
+def random_pixels(*, batch: int, shape, seed: int = 0) -> np.ndarray:
+    """`batch` images of `shape` with uniform random uint8 pixel values."""
+    return np.random.default_rng(seed).integers(0, 256, size=(batch, *shape), dtype=np.uint8)
+
+
+def normal_tensor(*, shape, dtype=tf.float32, seed: int = 0) -> tf.Tensor:
+    """A tensor of `shape` with standard normal entries: a generic input of a bijector."""
+    return tf.constant(np.random.default_rng(seed).normal(size=shape), dtype)
+
+
+def randomized_model(config, *, stddev: float, batch: int, seed: int = 0):
+    """A `GlowModel` of `config`, initialised on `batch` random images, then `randomize_variables`.
+
+    A class-conditional model is initialised with the labels 0, 1, 2, ... in turn.
+    """
+    from tfglow import GlowModel
+
+    model = GlowModel(config)
+    images = random_pixels(batch=batch, shape=config.image_shape, seed=seed + 100)
+    labels = None if config.num_classes is None else np.arange(batch) % config.num_classes
+    model.initialize(images, labels)
+    randomize_variables(model, seed=seed, stddev=stddev)
+    return model
+
+
 def randomize_variables(module: tf.Module, seed: int = 0, stddev: float = 0.1):
     """Moves every trainable variable of `module` away from its identity initialisation.
 

@@ -1,5 +1,7 @@
 """AdditiveCoupling: identity at init, round trip, zero log-det, batching, gradients."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,8 +16,7 @@ tfd = tfp.distributions
 _NETWORK_CONVOLUTIONS = 3
 
 
-def _images(shape=(2, 4, 4, 4), dtype=tf.float32, seed=0):
-    return tf.constant(np.random.default_rng(seed).normal(size=shape), dtype)
+_images = functools.partial(flow_testing.normal_tensor, shape=(2, 4, 4, 4))
 
 
 def _randomized_coupling(channels=4, dtype=tf.float32, stddev=0.3):

@@ -1,5 +1,7 @@
 """AffineCoupling: initial map, round trip, log-det, one network pass, batching, gradients."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -17,8 +19,7 @@ _NETWORK_CONVOLUTIONS = 3
 _INITIAL_SCALE = DEFAULT_SCALE_FLOOR + (1 - DEFAULT_SCALE_FLOOR) / (1.0 + np.exp(-2.0))
 
 
-def _images(shape=(2, 4, 4, 4), dtype=tf.float32, seed=0):
-    return tf.constant(np.random.default_rng(seed).normal(size=shape), dtype)
+_images = functools.partial(flow_testing.normal_tensor, shape=(2, 4, 4, 4))
 
 
 def _randomized_coupling(channels=4, dtype=tf.float32, stddev=0.1):

@@ -5,6 +5,7 @@ The model is exported once per module; one subprocess loads it with plain Tensor
 to compare with the in-memory model.
 """
 
+import functools
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from export import grpc_client
 from tests import flow_testing
-from tfglow import GlowConfig, GlowModel, export_saved_model
+from tfglow import GlowConfig, export_saved_model
 
 CONFIG = GlowConfig.preset("tiny")
 # Far enough from the identity to be a generic map; at 0.1 the tiny model's latents reach |z| ~ 1e4
@@ -105,16 +106,12 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _images(batch=7, shape=CONFIG.image_shape, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, size=(batch, *shape), dtype=np.uint8)
+_images = functools.partial(flow_testing.random_pixels, batch=7, shape=CONFIG.image_shape)
 
 
-def _randomized_model(config=CONFIG, seed=0):
-    model = GlowModel(config)
-    labels = None if config.num_classes is None else np.arange(16) % config.num_classes
-    model.initialize(_images(batch=16, shape=config.image_shape, seed=seed + 100), labels)
-    flow_testing.randomize_variables(model, seed=seed, stddev=RANDOMIZE_STDDEV)
-    return model
+_randomized_model = functools.partial(
+    flow_testing.randomized_model, stddev=RANDOMIZE_STDDEV, batch=16
+)
 
 
 def _pure_environment():
@@ -126,7 +123,7 @@ def _pure_environment():
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    model = _randomized_model()
+    model = _randomized_model(CONFIG)
     export_dir = tmp_path_factory.mktemp("export")
     tf.random.set_seed(1234)  # as training scripts do; the exported random ops must not replay it
     path = export_saved_model(model, str(export_dir))

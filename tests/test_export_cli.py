@@ -1,6 +1,7 @@
 """`python -m export.export_model`: a training directory's checkpoint → a served SavedModel
 version."""
 
+import functools
 import os
 
 import numpy as np
@@ -17,8 +18,7 @@ from tfglow.recipe.optimizers import make_optimizer
 CONFIG = GlowConfig.preset("tiny")
 
 
-def _images(batch=5):
-    return np.random.default_rng(1).integers(0, 256, (batch, *CONFIG.image_shape), np.uint8)
+_images = functools.partial(flow_testing.random_pixels, batch=5, shape=CONFIG.image_shape, seed=1)
 
 
 def _training_directory(model_dir, ema_momentum=0.9):
@@ -26,12 +26,12 @@ def _training_directory(model_dir, ema_momentum=0.9):
     Polyak averages differ from its raw weights. Returns the raw and the averaged model."""
     write_configs(model_dir, TrainingConfig(model=CONFIG, ema_momentum=ema_momentum))
     model = GlowModel(CONFIG)
-    model.initialize(_images(16))
+    model.initialize(_images(batch=16))
     flow_testing.randomize_variables(model, seed=1, stddev=0.05)
     optimizer = make_optimizer(ema_momentum=ema_momentum)
     optimizer.build(model.trainable_variables)
     averaged = GlowModel(CONFIG)
-    averaged.initialize(_images(16))
+    averaged.initialize(_images(batch=16))
     flow_testing.randomize_variables(averaged, seed=2, stddev=0.05)
     averages = [v for v in optimizer.variables if v.name.startswith("average/")]
     assert len(averages) == len(model.trainable_variables)
@@ -76,7 +76,7 @@ def _bfloat16_training_directory(model_dir):
     config = CONFIG.replace(network_dtype="bfloat16")
     write_configs(model_dir, TrainingConfig(model=config))
     model = GlowModel(config)
-    model.initialize(_images(16))
+    model.initialize(_images(batch=16))
     flow_testing.randomize_variables(model, seed=3, stddev=0.05)
     checkpoint_manager(model_dir, model, make_optimizer()).save(checkpoint_number=4)
     return model

@@ -3,6 +3,8 @@
 The fast tests call the traced signatures in memory; the slow one saves, reloads and compares.
 """
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,14 +16,13 @@ from tfglow.serving import ExportModule
 CONFIG = GlowConfig.preset("tiny", num_classes=3)
 
 
-def _images(batch=6, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (batch, *CONFIG.image_shape), np.uint8)
+_images = functools.partial(flow_testing.random_pixels, batch=6, shape=CONFIG.image_shape)
 
 
 @pytest.fixture(scope="module")
 def model():
     model = GlowModel(CONFIG)
-    model.initialize(_images(12, seed=5), np.arange(12) % 3)
+    model.initialize(_images(batch=12, seed=5), np.arange(12) % 3)
     flow_testing.randomize_variables(model, stddev=0.05)
     return model
 
@@ -89,7 +90,7 @@ def test_seeded_samples_follow_the_label(model, signatures):
 )
 def test_bad_labels_fail_and_say_why(signatures, labels, reason):
     with pytest.raises(tf.errors.InvalidArgumentError, match=reason):
-        _call(signatures, "log_prob", images=_images(2), labels=np.int32(labels))
+        _call(signatures, "log_prob", images=_images(batch=2), labels=np.int32(labels))
     with pytest.raises(tf.errors.InvalidArgumentError, match=reason):
         _call(signatures, "sample", temperature=np.float32([1.0, 1.0]), labels=np.int32(labels))
 

@@ -5,6 +5,7 @@ the fix; the classes of defects (silent arguments, late failures, raw errors) ar
 The training runs are the command line in-process, on 8×8 MNIST so that each takes seconds.
 """
 
+import functools
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from export import export_model as export_program
+from tests import flow_testing
 from tests.file_digests import file_digests
 from tfglow import GlowConfig
 from tfglow.recipe import checkpoint_files, run_lock
@@ -342,8 +344,7 @@ def _tiny_model(**changes):
     return GlowModel(GlowConfig(**{**fields, **changes}))
 
 
-def _pixels(count=8, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, size=(count, 8, 8, 1), dtype=np.uint8)
+_pixels = functools.partial(flow_testing.random_pixels, batch=8, shape=(8, 8, 1))
 
 
 @pytest.mark.parametrize("read", ["log_prob", "encode", "bits_per_dim", "evaluate", "predict"])
@@ -405,7 +406,7 @@ def test_keras_paths_refuse_what_log_prob_refuses(path, bad, message):
     model.initialize(_pixels())
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-        getattr(model, path)(bad(_pixels(8, seed=1)), batch_size=4, verbose=0)
+        getattr(model, path)(bad(_pixels(batch=8, seed=1)), batch_size=4, verbose=0)
 
 
 # ---- classes: library arguments --------------------------------------------------------------
@@ -439,7 +440,7 @@ def test_sample_refuses_bad_arguments_by_name(call, error, message):
 )
 def test_label_problems_are_named_errors(labels, error, message):
     model = _tiny_model(num_classes=3)
-    images = _pixels(4)
+    images = _pixels(batch=4)
     model.initialize(images, np.int32([0, 1, 2, 0]))
     with pytest.raises(error, match=message):
         model.log_prob(images, labels)

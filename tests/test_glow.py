@@ -31,7 +31,7 @@ def _flow(variant, dtype=tf.float32, seed=0, stddev=0.2):
     return glow, kwargs
 
 
-def _images(dtype, batch=3, shape=TINY["image_shape"], seed=0):
+def _flow_images(dtype, batch=3, shape=TINY["image_shape"], seed=0):
     return tf.constant(np.random.default_rng(seed).uniform(-0.5, 0.5, (batch, *shape)), dtype)
 
 
@@ -40,13 +40,13 @@ def test_round_trip_float32(variant):
     # Noise of 0.1 moves every log-det far from zero (about -10 nats); at 0.2 the random LU
     # factors are so ill-conditioned that float32 alone loses 2e-5 (measured), in float64 none.
     glow, kwargs = _flow(variant, stddev=0.1)
-    flow_testing.assert_round_trip(glow, _images(tf.float32), atol=1e-5, **kwargs)
+    flow_testing.assert_round_trip(glow, _flow_images(tf.float32), atol=1e-5, **kwargs)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_log_det_matches_brute_force_jacobian(variant):
     glow, kwargs = _flow(variant, dtype=tf.float64)
-    x = _images(tf.float64)
+    x = _flow_images(tf.float64)
     expected = flow_testing.brute_force_inverse_log_det(glow, x, **kwargs)
     ildj = glow.inverse_log_det_jacobian(x, event_ndims=3, **kwargs)
     np.testing.assert_allclose(ildj, expected, rtol=1e-8, atol=1e-8)
@@ -59,7 +59,7 @@ def test_log_det_matches_brute_force_jacobian(variant):
 def test_latent_has_the_image_size_and_levels_in_order():
     config = GlowConfig(**TINY)
     glow, _ = _flow("glow_affine_lu")
-    eps = glow.inverse(_images(tf.float32))
+    eps = glow.inverse(_flow_images(tf.float32))
     assert eps.shape == (3, config.event_size)
     assert [np.prod(s) for s in config.latent_shapes] == [16, 16]
     assert glow.inverse_event_shape([4, 4, 2]) == [32]
@@ -69,9 +69,9 @@ def test_latent_has_the_image_size_and_levels_in_order():
 def test_works_in_tf_function_with_unknown_batch_and_extra_batch_dims():
     glow, _ = _flow("glow_affine_lu", stddev=0.1)
     inverse = tf.function(glow.inverse, input_signature=[tf.TensorSpec([None, 4, 4, 2])])
-    x = _images(tf.float32, batch=5)
+    x = _flow_images(tf.float32, batch=5)
     np.testing.assert_allclose(inverse(x), glow.inverse(x), atol=1e-6)
-    x_2d_batch = tf.reshape(_images(tf.float32, batch=6), [2, 3, 4, 4, 2])
+    x_2d_batch = tf.reshape(_flow_images(tf.float32, batch=6), [2, 3, 4, 4, 2])
     eps = glow.inverse(x_2d_batch)
     assert eps.shape == (2, 3, 32)
     np.testing.assert_allclose(glow.forward(flow_testing.fresh(eps)), x_2d_batch, atol=1e-5)
@@ -87,7 +87,7 @@ def test_rejects_images_and_latents_of_the_wrong_shape():
 
 def test_class_conditional_flow_needs_labels_and_uses_them():
     glow, _ = _flow("class_conditional")
-    x = _images(tf.float32)
+    x = _flow_images(tf.float32)
     with pytest.raises(ValueError, match="pass labels"):
         glow.inverse(x)
     ildj_a = glow.inverse_log_det_jacobian(x, event_ndims=3, labels=tf.constant([0, 0, 0]))
@@ -98,7 +98,7 @@ def test_class_conditional_flow_needs_labels_and_uses_them():
 def test_composes_with_other_tfp_bases_and_bijectors():
     glow, _ = _flow("glow_affine_lu", dtype=tf.float64)
     config = glow.config
-    x = _images(tf.float64)
+    x = _flow_images(tf.float64)
     student_t = tfd.TransformedDistribution(
         tfd.Sample(tfd.StudentT(tf.constant(5.0, tf.float64), 0.0, 1.0), config.event_size), glow
     )

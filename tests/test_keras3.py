@@ -1,5 +1,6 @@
 """`tfglow.keras.GlowModel`: a Keras 3 user's script, exact saving, the two Kerases kept apart."""
 
+import functools
 import json
 import os
 
@@ -11,7 +12,7 @@ import tf_keras
 
 import tfglow
 import tfglow.keras
-from tests import script_json
+from tests import flow_testing, script_json
 from tfglow import GlowConfig
 
 CONFIG = GlowConfig(image_shape=(28, 28, 1), num_levels=2, steps_per_level=1, hidden_channels=8)
@@ -159,8 +160,7 @@ def test_objects_of_the_other_keras_are_refused_naming_the_fix(case):
         call(model)
 
 
-def _pixels():
-    return np.random.default_rng(0).integers(0, 256, size=(8, 8, 8, 1), dtype=np.uint8)
+_pixels = functools.partial(flow_testing.random_pixels, batch=8, shape=(8, 8, 1))
 
 
 # ---- MirroredStrategy on 2 logical CPUs: the same loss as one device -------------------------

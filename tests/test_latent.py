@@ -1,21 +1,20 @@
 """tfglow.latent on randomised tiny models: temperature, interpolation, manipulation, compression,
 levels."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests import flow_testing
-from tfglow import GlowConfig, GlowModel, latent
+from tfglow import GlowConfig, latent
 
 CONFIG = GlowConfig(image_shape=(8, 8, 1), num_levels=2, steps_per_level=2, hidden_channels=16)
 CONDITIONAL = CONFIG.replace(num_classes=3)
 
 
-def _images(batch=4, seed=0):
-    return np.random.default_rng(seed).integers(
-        0, 256, size=(batch, *CONFIG.image_shape), dtype=np.uint8
-    )
+_images = functools.partial(flow_testing.random_pixels, batch=4, shape=CONFIG.image_shape)
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +27,9 @@ def conditional_model():
     return _randomized_model(CONDITIONAL)
 
 
-def _randomized_model(config, seed=0):
-    model = GlowModel(config)
-    images = _images(batch=12, seed=100)
-    labels = None if config.num_classes is None else np.arange(12) % config.num_classes
-    model.initialize(images, labels)
-    # stddev 0.1 makes this tiny flow's decoder overflow to NaN (latents reach ~1e4); 0.02 keeps it
-    # a generic, well-conditioned invertible map.
-    flow_testing.randomize_variables(model, seed=seed, stddev=0.02)
-    return model
+# stddev 0.1 makes this tiny flow's decoder overflow to NaN (latents reach ~1e4); 0.02 keeps it
+# a generic, well-conditioned invertible map.
+_randomized_model = functools.partial(flow_testing.randomized_model, stddev=0.02, batch=12)
 
 
 # ---- levels

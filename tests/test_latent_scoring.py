@@ -1,6 +1,7 @@
 """Likelihood scoring for OOD checks, the AUROC, and the classifier head of class-conditional
 models."""
 
+import functools
 import itertools
 import math
 
@@ -15,14 +16,13 @@ from tfglow import GlowConfig, GlowModel, latent
 CONFIG = GlowConfig(image_shape=(8, 8, 1), num_levels=2, steps_per_level=2, hidden_channels=16)
 
 
-def _images(batch=5, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, size=(batch, 8, 8, 1), dtype=np.uint8)
+_images = functools.partial(flow_testing.random_pixels, batch=5, shape=(8, 8, 1))
 
 
 def _model(config):
     model = GlowModel(config)
     labels = None if config.num_classes is None else np.arange(12) % config.num_classes
-    model.initialize(_images(12, seed=100), labels)
+    model.initialize(_images(batch=12, seed=100), labels)
     flow_testing.randomize_variables(model, seed=0, stddev=0.02)
     return model
 
@@ -51,7 +51,7 @@ def test_auroc_is_the_probability_that_an_outlier_scores_higher():
 
 def test_scores_are_bits_per_dim_in_batches_and_separate_shifted_data():
     model = _model(CONFIG)
-    images = _images(7)
+    images = _images(batch=7)
     scores = latent.score_bits_per_dim(model, images, batch_size=3)
     np.testing.assert_allclose(scores, model.bits_per_dim(images, dequantize=False), rtol=1e-5)
     # Constant images are far from the data the flow was initialised on: their scores differ.
@@ -63,7 +63,7 @@ def test_scores_are_bits_per_dim_in_batches_and_separate_shifted_data():
 def test_conditional_scores_without_labels_are_the_class_marginal():
     config = CONFIG.replace(num_classes=3)
     model = _model(config)
-    images = _images(4)
+    images = _images(batch=4)
     per_class = np.stack([model.log_prob(images, np.full([4], y)).numpy() for y in range(3)], -1)
     log_marginal = np.log(np.mean(np.exp(per_class.astype(np.float64)), -1))
     expected = (-log_marginal + 64 * 8 * math.log(2)) / (64 * math.log(2))
@@ -85,7 +85,7 @@ def test_classifier_weight_needs_classes_and_is_checked():
         CONFIG.replace(num_classes=3, classifier_weight=-1.0)
     assert GlowModel(CONFIG.replace(num_classes=3)).classifier is None
     with pytest.raises(ValueError, match="no classifier head"):
-        GlowModel(CONFIG).classifier_logits(_images(1))
+        GlowModel(CONFIG).classifier_logits(_images(batch=1))
 
 
 def test_classifier_head_reads_the_label_free_top_latent_and_adds_its_weighted_loss():
@@ -95,7 +95,7 @@ def test_classifier_head_reads_the_label_free_top_latent_and_adds_its_weighted_l
     model = _model(config)
     for variable in model.classifier.variables:
         variable.assign(tf.zeros_like(variable))
-    images, labels = _images(6), np.arange(6) % 3
+    images, labels = _images(batch=6), np.arange(6) % 3
     # Zero-initialised head: uniform prediction, cross-entropy log2(3) bits.
     classifier_bits = model.classifier.bits(model.bijector, model.encode(images, labels), labels)
     np.testing.assert_allclose(classifier_bits, np.full(6, math.log2(3)), rtol=1e-6)

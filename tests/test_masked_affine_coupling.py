@@ -1,5 +1,7 @@
 """MaskedAffineCoupling: the masks, initial map, round trip, log-det, batching, gradients."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -16,8 +18,7 @@ _INITIAL_SCALE = DEFAULT_SCALE_FLOOR + (1 - DEFAULT_SCALE_FLOOR) / (1.0 + np.exp
 _MASKS = [("checkerboard", 0), ("checkerboard", 1), ("channel", 0), ("channel", 1)]
 
 
-def _images(shape=(2, 4, 4, 3), dtype=tf.float32, seed=0):
-    return tf.constant(np.random.default_rng(seed).normal(size=shape), dtype)
+_images = functools.partial(flow_testing.normal_tensor, shape=(2, 4, 4, 3))
 
 
 def _randomized_coupling(mask, parity, channels=3, dtype=tf.float32, stddev=0.1):

@@ -1,5 +1,6 @@
 """GlowModel: pixel-space API, exactness, gradients, checkpoints, bad input, composition."""
 
+import functools
 import math
 
 import numpy as np
@@ -13,19 +14,12 @@ from tfglow import GlowConfig, GlowModel, pixels
 CONFIG = GlowConfig(image_shape=(8, 8, 1), num_levels=2, steps_per_level=2, hidden_channels=16)
 
 
-def _images(batch=6, shape=CONFIG.image_shape, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, size=(batch, *shape), dtype=np.uint8)
+_images = functools.partial(flow_testing.random_pixels, batch=6, shape=CONFIG.image_shape)
 
 
-def _randomized_model(config=CONFIG, seed=0):
-    model = GlowModel(config)
-    images = _images(seed=seed + 100, shape=config.image_shape)
-    labels = None if config.num_classes is None else np.arange(len(images)) % config.num_classes
-    model.initialize(images, labels)
-    # Strong enough to move every layer off its initial map; at 0.1 this 8×8 flow already maps
-    # some pixels to |z| ~ 1e3 and float32 can no longer invert it (measured).
-    flow_testing.randomize_variables(model, seed=seed, stddev=0.05)
-    return model
+# Strong enough to move every layer off its initial map; at 0.1 this 8×8 flow already maps
+# some pixels to |z| ~ 1e3 and float32 can no longer invert it (measured).
+_randomized_model = functools.partial(flow_testing.randomized_model, stddev=0.05, batch=6)
 
 
 def test_bits_per_dim_of_a_known_density():
@@ -43,7 +37,7 @@ def test_bits_per_dim_of_a_known_density():
 
 
 def test_bits_per_dim_is_log_prob_in_bits_at_bin_centres():
-    model = _randomized_model()
+    model = _randomized_model(CONFIG)
     images = _images()
     log_prob = model.log_prob(images).numpy()
     expected = (-log_prob + 64 * 8 * math.log(2)) / (64 * math.log(2))
@@ -51,7 +45,7 @@ def test_bits_per_dim_is_log_prob_in_bits_at_bin_centres():
 
 
 def test_log_prob_equals_the_tfp_distribution_log_prob():
-    model = _randomized_model()
+    model = _randomized_model(CONFIG)
     images = _images()
     flow_space = pixels.images_to_flow(images, num_bits=8)
     np.testing.assert_allclose(
@@ -60,7 +54,7 @@ def test_log_prob_equals_the_tfp_distribution_log_prob():
 
 
 def test_decode_of_encode_returns_the_same_uint8_images():
-    model = _randomized_model()
+    model = _randomized_model(CONFIG)
     images = _images(batch=16)
     eps = model.encode(images)
     assert eps.shape == (16, CONFIG.event_size)
@@ -80,7 +74,7 @@ def test_decode_of_encode_is_exact_with_fewer_bits():
 
 
 def test_every_trainable_variable_receives_a_gradient():
-    model = _randomized_model()
+    model = _randomized_model(CONFIG)
     images = _images()
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(model(images, training=True))
@@ -95,7 +89,7 @@ def test_every_trainable_variable_receives_a_gradient():
 
 
 def test_sampling_at_temperature_zero_is_deterministic_and_seeded_sampling_repeats():
-    model = _randomized_model()
+    model = _randomized_model(CONFIG)
     cold = model.sample(3, temperature=0.0)
     np.testing.assert_array_equal(cold.numpy(), model.sample(3, temperature=0.0).numpy())
     np.testing.assert_array_equal(model.sample(4, seed=7).numpy(), model.sample(4, seed=7).numpy())
@@ -117,7 +111,7 @@ def test_samples_at_temperature_1_decode_to_finite_images(coupling):
 
 
 def test_checkpoint_restores_identical_outputs(tmp_path):
-    model = _randomized_model()
+    model = _randomized_model(CONFIG)
     images = _images()
     path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
     restored = GlowModel(CONFIG.replace(seed=99))

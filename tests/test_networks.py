@@ -1,5 +1,7 @@
 """Conv2D, ZeroConv2D and GlowCouplingNetwork: shapes, initialisation, seeds, gradients."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,9 +9,7 @@ import tensorflow as tf
 from tests import flow_testing
 from tfglow.bijectors.networks import Conv2D, GlowCouplingNetwork, ZeroConv2D
 
-
-def _images(shape=(2, 4, 4, 3), dtype=tf.float32, seed=0):
-    return tf.constant(np.random.default_rng(seed).normal(size=shape), dtype)
+_images = functools.partial(flow_testing.normal_tensor, shape=(2, 4, 4, 3))
 
 
 def test_conv2d_is_a_same_padded_convolution_without_bias():

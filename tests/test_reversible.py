@@ -38,8 +38,7 @@ def _pair(config: GlowConfig, dtype=tf.float64, seed=0):
 
 
 def _images(config: GlowConfig, count=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(count, *config.image_shape), dtype=np.uint8)
+    return flow_testing.random_pixels(batch=count, shape=config.image_shape, seed=seed)
 
 
 def _labels(config: GlowConfig, count=3):

@@ -1,5 +1,7 @@
 """SplitPrior: identity at init, the conditional Gaussian it encodes, round trip, log-det."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,8 +13,7 @@ from tfglow.bijectors import SplitPrior
 tfd = tfp.distributions
 
 
-def _images(shape=(2, 4, 4, 4), dtype=tf.float32, seed=0):
-    return tf.constant(np.random.default_rng(seed).normal(size=shape), dtype)
+_images = functools.partial(flow_testing.normal_tensor, shape=(2, 4, 4, 4))
 
 
 def _randomized_prior(channels=4, dtype=tf.float32, stddev=0.1):
