@@ -1,6 +1,6 @@
 """Training throughput under each memory allocator, alternated in one run (A/B).
 
-    python benchmarks/allocator.py --rounds 3 --steps 150
+    python -m benchmarks.allocator --rounds 3 --steps 150
 
 Each round runs every variant once, in turn, as a fresh process that trains the main job's model
 (`mnist_cpu` with 64-wide coupling networks, batch 64, real MNIST) for one warm-up step and then
@@ -24,17 +24,13 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import bench_common  # noqa: E402
-
-from tfglow.allocator import GLIBC_TUNING  # noqa: E402
+from benchmarks.peers import bench_common
+from tfglow.allocator import GLIBC_TUNING
 
 LIBRARIES = "/usr/lib/x86_64-linux-gnu"
 VARIANTS = {
@@ -109,8 +105,10 @@ def main(argv=None) -> None:
     for round_number in range(args.rounds):
         for name in variants:
             environment = {**os.environ, **VARIANTS[name]}
-            process = subprocess.run(
-                [sys.executable, os.path.abspath(__file__), "--child", str(args.steps)],
+            process = bench_common.run_module(
+                "benchmarks.allocator",
+                "--child",
+                str(args.steps),
                 capture_output=True,
                 text=True,
                 env=environment,
@@ -132,7 +130,7 @@ def main(argv=None) -> None:
         ratio_to_glibc={name: round(value / medians["glibc"], 3) for name, value in medians.items()}
         if "glibc" in medians
         else {},
-        command="python benchmarks/allocator.py " + " ".join(sys.argv[1:]),
+        command="python -m benchmarks.allocator " + " ".join(sys.argv[1:]),
         machine=bench_common.machine_info(),
         date=bench_common.now_iso(),
     )

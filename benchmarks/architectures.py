@@ -1,7 +1,7 @@
 """NICE vs. RealNVP vs. Glow on real MNIST with the same wall-clock budget, side by side.
 
-    python benchmarks/architectures.py --minutes 12                 # all three, one after another
-    python benchmarks/architectures.py --minutes 12 --only glow,realnvp
+    python -m benchmarks.architectures --minutes 12                 # all three, one after another
+    python -m benchmarks.architectures --minutes 12 --only glow,realnvp
 
 Each architecture is trained from scratch with the CPU main job's recipe (`training/configs.py`:
 Adam at lr 1e-3 after a 200-step warmup, clipping at 50, batch 64, held-out bits/dim on 1,024 test
@@ -26,11 +26,8 @@ import argparse
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
-
-import bench_common  # noqa: E402
-import budget_training  # noqa: E402
+from benchmarks import budget_training
+from benchmarks.peers import bench_common
 
 DEFAULT_WORK_DIR = "/tmp/tfglow_benchmarks/architectures"
 # (training config, GlowConfig changes) of each architecture.
@@ -75,7 +72,7 @@ def main(argv=None) -> None:
             minutes=args.minutes,
             runs=records,
             plot=os.path.basename(png),
-            command="python benchmarks/architectures.py " + " ".join(sys.argv[1:]),
+            command="python -m benchmarks.architectures " + " ".join(sys.argv[1:]),
             machine=bench_common.machine_info(),
             date=bench_common.now_iso(),
         ),

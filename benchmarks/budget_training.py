@@ -1,6 +1,6 @@
 """One training run on real MNIST under a budget, measured; shared by the papers' comparisons.
 
-    python benchmarks/budget_training.py --config mnist_cpu --minutes 3 \
+    python -m benchmarks.budget_training --config mnist_cpu --minutes 3 \
         --model '{"permutation": "shuffle"}' --seed 1 --work-dir /tmp/run
 
 Trains the named training config (`training/configs.py`) with the GlowConfig fields of `--model`
@@ -20,12 +20,10 @@ import json
 import os
 import resource
 import shutil
-import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
+from benchmarks.peers import bench_common
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXACTNESS_IMAGES = 1_000
@@ -41,14 +39,16 @@ def run(
     eval_every: int = 250,
 ) -> dict:
     """Runs this file in a fresh Python process and returns its record."""
-    command = [sys.executable, os.path.abspath(__file__), "--config", config]
+    command = ["--config", config]
     command += ["--model", json.dumps(model), "--work-dir", work_dir, "--seed", str(seed)]
     command += ["--eval-every", str(eval_every)]
     if minutes is not None:
         command += ["--minutes", str(minutes)]
     if steps is not None:
         command += ["--steps", str(steps)]
-    process = subprocess.run(command, capture_output=True, text=True)
+    process = bench_common.run_module(
+        "benchmarks.budget_training", *command, capture_output=True, text=True
+    )
     if process.returncode != 0:
         return dict(failed=process.stderr.strip().splitlines()[-3:], model=model, seed=seed)
     return json.loads(process.stdout.strip().splitlines()[-1])
@@ -84,7 +84,6 @@ def plot_curves(records: list[dict], label, title: str, path: str, style=None) -
 
 
 def _measure(args) -> dict:
-    import bench_common
     import numpy as np
     import tf_keras
 

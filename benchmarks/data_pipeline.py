@@ -1,4 +1,4 @@
-"""Images per second delivered by tfglow's input pipeline: `python benchmarks/data_pipeline.py`.
+"""Images per second delivered by tfglow's input pipeline: `python -m benchmarks.data_pipeline`.
 
 Measures the training pipeline for MNIST (batch 64, padded to 32, shuffled, repeated) twice:
   cold: the first epoch, which reads and decodes the TFDS records and fills the in-memory cache;
@@ -20,9 +20,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
-from tfglow import data  # noqa: E402
+from tfglow import data
 
 RESULTS_FILE = Path(__file__).resolve().parent / "results" / "data_pipeline.json"
 

@@ -1,6 +1,6 @@
 """Where a float32 decode loses an image: the error after each layer of decode(encode(x)).
 
-    python benchmarks/decode_error_by_layer.py --model-dir runs/mnist --images 141 482 2836 4200 0
+    python -m benchmarks.decode_error_by_layer --model-dir runs/mnist --images 141 482 2836 4200 0
 
 For each chosen MNIST test digit, the flow is walked level by level: every layer's input is
 recorded while encoding (x→z, float32), then the top latent is decoded layer by layer (z→x) and
@@ -17,18 +17,16 @@ import argparse
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import bench_common  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from tfglow import data, pixels, recipe  # noqa: E402
-from tfglow.bijectors import AffineCoupling  # noqa: E402
-from tfglow.bijectors.channel_coupling import split_index  # noqa: E402
-from tfglow.bijectors.joint_log_det import forward_and_log_det, inverse_and_log_det  # noqa: E402
+from benchmarks.peers import bench_common
+from tfglow import data, pixels, recipe
+from tfglow.bijectors import AffineCoupling
+from tfglow.bijectors.channel_coupling import split_index
+from tfglow.bijectors.joint_log_det import forward_and_log_det, inverse_and_log_det
 
 
 def _fresh(tensor: tf.Tensor) -> tf.Tensor:
@@ -108,7 +106,7 @@ def main(argv=None) -> None:
             images=args.images,
             max_rebuild_error_by_level=max_error_by_level(rows),
             layers_in_decoding_order=rows,
-            command="python benchmarks/decode_error_by_layer.py " + " ".join(sys.argv[1:]),
+            command="python -m benchmarks.decode_error_by_layer " + " ".join(sys.argv[1:]),
             machine=bench_common.machine_info(),
             date=bench_common.now_iso(),
         ),

@@ -1,7 +1,7 @@
 """The effect of depth: `mnist_cpu` at K = 4, 8, 16, 32 (and 64 with reversible gradients) under
 a fixed number of steps and under a fixed wall-clock time.
 
-    python benchmarks/depth.py --depths 4,8,16,32 --reversible-depths 64 --steps 300 --minutes 3
+    python -m benchmarks.depth --depths 4,8,16,32 --reversible-depths 64 --steps 300 --minutes 3
 
 Each run trains the main job's model and recipe (L=2, width 64, Adam lr 1e-3, batch 64) with
 `steps_per_level = K` from scratch in its own process (`budget_training.py`), once with `--steps`
@@ -17,11 +17,8 @@ import argparse
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
-
-import bench_common  # noqa: E402
-import budget_training  # noqa: E402
+from benchmarks import budget_training
+from benchmarks.peers import bench_common
 
 DEFAULT_WORK_DIR = "/tmp/tfglow_benchmarks/depth"
 
@@ -95,7 +92,7 @@ def main(argv=None) -> None:
             budgets=dict(steps=args.steps, minutes=args.minutes),
             runs=records,
             plot=os.path.basename(png),
-            command="python benchmarks/depth.py " + " ".join(sys.argv[1:]),
+            command="python -m benchmarks.depth " + " ".join(sys.argv[1:]),
             machine=bench_common.machine_info(),
             date=bench_common.now_iso(),
         ),

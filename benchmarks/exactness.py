@@ -1,6 +1,6 @@
 """Exactness of a trained flow: decode(encode(x)) against x, and log-dets against the Jacobian.
 
-    python benchmarks/exactness.py --model-dir /tmp/tfglow_benchmarks/likelihood_budget
+    python -m benchmarks.exactness --model-dir /tmp/tfglow_benchmarks/likelihood_budget
 
 1. For a trained checkpoint (the run of `likelihood_budget.py`, or a short run of `--train-steps`
    steps when `--model-dir` holds none): over the MNIST test digits, the largest
@@ -21,16 +21,16 @@ import argparse
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import bench_common  # noqa: E402
-import mnist_idx  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from tfglow import Glow, GlowConfig, GlowModel, pixels, recipe  # noqa: E402
+from benchmarks.peers import (
+    bench_common,
+    mnist_idx,
+)
+from tfglow import Glow, GlowConfig, GlowModel, pixels, recipe
 
 DEFAULT_MODEL_DIR = "/tmp/tfglow_benchmarks/likelihood_budget"
 SHORT_RUN_DIR = "/tmp/tfglow_benchmarks/exactness_short_run"
@@ -40,7 +40,7 @@ BATCH = 500
 def trained_model(model_dir: str, train_steps: int) -> tuple[GlowModel, str]:
     """The model of `model_dir`, or of a short `mnist_cpu` run trained here when it has none."""
     if tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")) is None:
-        from likelihood_budget import training_config  # noqa: E402 (same recipe)
+        from benchmarks.likelihood_budget import training_config  # the same recipe
 
         config = training_config(network_dtype="bfloat16", max_steps=train_steps)
         config = config.replace(steps_per_epoch=train_steps, checkpoint_every=train_steps)
@@ -168,7 +168,7 @@ def main(argv=None) -> None:
             log_det_against_jacobian(tf.float32),
         ],
         targets=dict(max_abs_flow_error=1e-4, share_identical_uint8=1.0),
-        command="python benchmarks/exactness.py " + " ".join(sys.argv[1:]),
+        command="python -m benchmarks.exactness " + " ".join(sys.argv[1:]),
         machine=bench_common.machine_info(),
         date=bench_common.now_iso(),
     )

@@ -1,6 +1,6 @@
 """Inference speed against the peers: images/s of sample (T = 0.7), encode and log_prob.
 
-    python benchmarks/inference_speed.py [--repeats 20]
+    python -m benchmarks.inference_speed [--repeats 20]
 
 At the MNIST size (28×28×1, L=2, K=8, width 256, affine coupling, LU 1×1 conv), batch 1 and 64:
 
@@ -25,23 +25,22 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import bench_common  # noqa: E402
-import mnist_idx  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tfp_glow  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from tfglow import GlowConfig, GlowModel, pixels  # noqa: E402
-from tfglow.serving import export_saved_model  # noqa: E402
+from benchmarks.peers import (
+    bench_common,
+    mnist_idx,
+    tfp_glow,
+)
+from tfglow import GlowConfig, GlowModel, pixels
+from tfglow.serving import export_saved_model
 
 BATCH_SIZES = (1, 64)
 TEMPERATURE = 0.7
@@ -97,13 +96,10 @@ def _seconds(call) -> float:
 
 def torch_rows(repeats: int) -> tuple[list[dict], str]:
     """The PyTorch peer's rows, from `peers/torch_glow.py --mode inference` in its own process."""
-    repo = os.path.dirname(HERE)
-    python = os.path.join(repo, ".venv-torch", "bin", "python")
+    python = os.path.join(bench_common.ROOT, ".venv-torch", "bin", "python")
     if not os.path.exists(python):
         python = sys.executable
     command = [
-        python,
-        os.path.join(HERE, "peers", "torch_glow.py"),
         "--mode",
         "inference",
         "--repeats",
@@ -111,7 +107,9 @@ def torch_rows(repeats: int) -> tuple[list[dict], str]:
         "--output",
         "peer_torch_glow_inference.json",
     ]
-    process = subprocess.run(command, capture_output=True, text=True)
+    process = bench_common.run_module(
+        "benchmarks.peers.torch_glow", *command, python=python, capture_output=True, text=True
+    )
     if process.returncode != 0:
         return [], f"failed: {process.stderr.strip().splitlines()[-1:]}"
     record = json.loads(process.stdout.strip().splitlines()[-1])
@@ -178,7 +176,7 @@ def main(argv=None) -> None:
             rows=rows,
             repeats=args.repeats,
             torch_peer=peer_command,
-            command="python benchmarks/inference_speed.py " + " ".join(sys.argv[1:]),
+            command="python -m benchmarks.inference_speed " + " ".join(sys.argv[1:]),
             machine=bench_common.machine_info(),
             date=bench_common.now_iso(),
         ),

@@ -1,8 +1,8 @@
 """Held-out MNIST bits/dim after a fixed training budget (20 minutes) at the MNIST size.
 
-    python benchmarks/likelihood_budget.py --minutes 20                       # wall clock, quiet
+    python -m benchmarks.likelihood_budget --minutes 20                       # wall clock, quiet
     machine
-    python benchmarks/likelihood_budget.py --minutes 20 --clock cpu           # on a shared machine
+    python -m benchmarks.likelihood_budget --minutes 20 --clock cpu           # on a shared machine
 
 Trains `mnist_cpu` (28×28×1, L=2, K=8, width 256, affine, LU 1×1 conv) with the training package's
 recipe (`tfglow.recipe.train`: Adam lr 1e-3 with a linear warmup, gradient clipping, EMA weights
@@ -11,7 +11,7 @@ test digits (uniform dequantisation, seeded). The budget includes everything `tr
 (periodic held-out checks on a few batches, checkpoints). `--clock cpu` counts this process's CPU
 seconds divided by the cores instead of wall time, as the PyTorch peer's `--clock cpu` does: the
 time the run would take with the machine to itself. The peer's figure comes from
-`benchmarks/peers/torch_glow.py --mode budget` (`results/peer_torch_glow_budget.json`).
+`python -m benchmarks.peers.torch_glow --mode budget` (`results/peer_torch_glow_budget.json`).
 Writes `benchmarks/results/likelihood_budget.json`; the trained run stays in `--model-dir` for
 `exactness.py` and `serving_latency.py`.
 """
@@ -23,15 +23,13 @@ import os
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import bench_common  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
+import tensorflow as tf
+import tf_keras
 
-from tfglow import GlowConfig, recipe  # noqa: E402
+from benchmarks.peers import bench_common
+from tfglow import GlowConfig, recipe
 
 DEFAULT_MODEL_DIR = "/tmp/tfglow_benchmarks/likelihood_budget"
 
@@ -132,7 +130,7 @@ def main(argv=None) -> None:
         training_config=config.to_json(),
         final_train_bits_per_dim=result.history.get("bits_per_dim", [None])[-1],
         model_dir=args.model_dir,
-        command="python benchmarks/likelihood_budget.py " + " ".join(sys.argv[1:]),
+        command="python -m benchmarks.likelihood_budget " + " ".join(sys.argv[1:]),
         machine=bench_common.machine_info(),
         date=bench_common.now_iso(),
     )

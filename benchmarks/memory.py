@@ -1,8 +1,8 @@
 """Peak resident memory and time of a training step as the depth K grows, standard vs reversible.
 
-    python benchmarks/memory.py                                   # K = 4, 8, 16, 32, 64
-    python benchmarks/memory.py --depths 8,32 --network-dtypes float32 --steps 6
-    python benchmarks/memory.py --preset cifar10 --depths 32 --steps 1   # Glow's CIFAR-10 model
+    python -m benchmarks.memory                                   # K = 4, 8, 16, 32, 64
+    python -m benchmarks.memory --depths 8,32 --network-dtypes float32 --steps 6
+    python -m benchmarks.memory --preset cifar10 --depths 32 --steps 1   # Glow's CIFAR-10 model
 
 For each K and mode (`standard` backprop, `reversible` gradients), a fresh subprocess builds the
 MNIST-size model (28×28×1, L=2, width 256, batch 64) with K steps per level, runs one training step
@@ -22,16 +22,12 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import bench_common  # noqa: E402
-
-from tfglow.config import GlowConfig  # noqa: E402
+from benchmarks.peers import bench_common
+from tfglow.config import GlowConfig
 
 DEPTHS = (4, 8, 16, 32, 64)
 MODES = ("standard", "reversible")
@@ -132,17 +128,14 @@ def main(argv=None) -> None:
     for network_dtype in args.network_dtypes.split(","):
         for depth in map(int, args.depths.split(",")):
             for mode in args.modes.split(","):
-                process = subprocess.run(
-                    [
-                        sys.executable,
-                        os.path.abspath(__file__),
-                        "--child",
-                        args.preset,
-                        str(depth),
-                        network_dtype,
-                        str(args.steps),
-                        mode,
-                    ],
+                process = bench_common.run_module(
+                    "benchmarks.memory",
+                    "--child",
+                    args.preset,
+                    str(depth),
+                    network_dtype,
+                    str(args.steps),
+                    mode,
                     capture_output=True,
                     text=True,
                     env=dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true"),
@@ -175,7 +168,7 @@ def main(argv=None) -> None:
         rows=rows,
         ratios=_ratios(rows),
         measure="ru_maxrss of a fresh process per row; median step time after tracing",
-        command="python benchmarks/memory.py " + " ".join(sys.argv[1:]),
+        command="python -m benchmarks.memory " + " ".join(sys.argv[1:]),
         machine=bench_common.machine_info(),
         date=bench_common.now_iso(),
     )

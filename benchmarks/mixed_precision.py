@@ -1,6 +1,6 @@
 """Does training with bfloat16 coupling networks follow the float32 loss curve?
 
-    python benchmarks/mixed_precision.py --steps 300
+    python -m benchmarks.mixed_precision --steps 300
 
 Trains the MNIST-size model (`mnist_cpu`: 28×28×1, L=2, K=8, width 256, batch 64) twice from the
 same initial weights on the same batches, once with `network_dtype=None` (float32) and once with
@@ -19,17 +19,17 @@ import os
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import bench_common  # noqa: E402
-import mnist_idx  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tf_keras
 
-from tfglow import GlowConfig, GlowModel, pixels  # noqa: E402
+from benchmarks.peers import (
+    bench_common,
+    mnist_idx,
+)
+from tfglow import GlowConfig, GlowModel, pixels
 
 BATCH_SIZE = 64
 LEARNING_RATE = 1e-3
@@ -144,7 +144,7 @@ def main(argv=None) -> None:
         training_seconds=seconds,
         evaluation=evaluation,
         test_images=len(test),
-        command="python benchmarks/mixed_precision.py " + " ".join(sys.argv[1:]),
+        command="python -m benchmarks.mixed_precision " + " ".join(sys.argv[1:]),
         machine=bench_common.machine_info(),
         date=bench_common.now_iso(),
     )

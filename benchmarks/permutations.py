@@ -1,7 +1,7 @@
 """Glow's Fig. 3 at CPU scale: reverse vs. shuffle vs. invertible 1×1 convolution, each with
 additive and with affine coupling, on real MNIST with the same wall-clock budget.
 
-    python benchmarks/permutations.py --minutes 3 --seeds 0,1
+    python -m benchmarks.permutations --minutes 3 --seeds 0,1
 
 Every combination of {reverse, shuffle, conv1x1_lu} × {additive, affine} is trained from scratch
 with the main job's recipe and model (`mnist_cpu`: L=2, K=8, width 64, Adam lr 1e-3, batch 64) for
@@ -21,11 +21,8 @@ import os
 import statistics
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
-
-import bench_common  # noqa: E402
-import budget_training  # noqa: E402
+from benchmarks import budget_training
+from benchmarks.peers import bench_common
 
 DEFAULT_WORK_DIR = "/tmp/tfglow_benchmarks/permutations"
 PERMUTATIONS = ("reverse", "shuffle", "conv1x1_lu")
@@ -132,7 +129,7 @@ def main(argv=None) -> None:
             ordering=ordering(rows),
             runs=records,
             plot=os.path.basename(png),
-            command="python benchmarks/permutations.py " + " ".join(sys.argv[1:]),
+            command="python -m benchmarks.permutations " + " ".join(sys.argv[1:]),
             machine=bench_common.machine_info(),
             date=bench_common.now_iso(),
         ),

@@ -1,6 +1,6 @@
 """Which of RealNVP's parts help: `realnvp_cpu` with each part in turn replaced by Glow's choice.
 
-    python benchmarks/realnvp_parts.py --minutes 4
+    python -m benchmarks.realnvp_parts --minutes 4
 
 Trains, each from scratch with the same recipe and wall-clock budget in its own process
 (`budget_training.py`): the full `realnvp_cpu`, and `realnvp_cpu` without logit preprocessing,
@@ -17,11 +17,8 @@ import argparse
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
-
-import bench_common  # noqa: E402
-import budget_training  # noqa: E402
+from benchmarks import budget_training
+from benchmarks.peers import bench_common
 
 DEFAULT_WORK_DIR = "/tmp/tfglow_benchmarks/realnvp_parts"
 VARIANTS = {
@@ -68,7 +65,7 @@ def main(argv=None) -> None:
             minutes=args.minutes,
             runs=records,
             plot=os.path.basename(png),
-            command="python benchmarks/realnvp_parts.py " + " ".join(sys.argv[1:]),
+            command="python -m benchmarks.realnvp_parts " + " ".join(sys.argv[1:]),
             machine=bench_common.machine_info(),
             date=bench_common.now_iso(),
         ),

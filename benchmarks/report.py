@@ -1,6 +1,6 @@
 """Writes the results table of `benchmarks/README.md` from `benchmarks/results/*.json`.
 
-    python benchmarks/report.py
+    python -m benchmarks.report
 
 The table sits between the `<!-- results:start -->` and `<!-- results:end -->` markers of the
 README; a figure whose JSON is missing shows as "—" (run its command, or `run_all.py`).
@@ -71,7 +71,7 @@ def _throughput_rows() -> list[list[str]]:
         results = (record or {}).get("results", {})
         peer = results.get("tfp_glow", {}).get("images_per_second_median")
         command = (record or {}).get(
-            "command", f"python benchmarks/train_throughput.py --size {size}"
+            "command", f"python -m benchmarks.train_throughput --size {size}"
         )
         for variant, name in [("ours_float32", "float32"), ("ours_bfloat16", "bfloat16 networks")]:
             ours = results.get(variant, {}).get("images_per_second_median")
@@ -114,7 +114,7 @@ def _budget_row() -> list[str]:
         _figure(ours_bpd, digits=3),
         _figure(torch_bpd, digits=3) + " (PyTorch Glow)",
         difference,
-        f"`{(ours or {}).get('command', 'python benchmarks/likelihood_budget.py --minutes 20')}`",
+        f"`{(ours or {}).get('command', 'python -m benchmarks.likelihood_budget --minutes 20')}`",
         _date(ours),
     ]
 
@@ -128,7 +128,7 @@ def _exactness_row(filename: str = "exactness.json", network_dtype: str | None =
             MISSING,
             "target ≤ 1e-4, 100 %",
             MISSING,
-            "`python benchmarks/exactness.py`",
+            "`python -m benchmarks.exactness`",
             MISSING,
         ]
     trips = record["round_trip_by_network_dtype"]
@@ -167,7 +167,7 @@ def _scale_floor_row() -> list[str]:
             MISSING,
             MISSING,
             MISSING,
-            "`python benchmarks/scale_floor.py`",
+            "`python -m benchmarks.scale_floor`",
             MISSING,
         ]
     counts = {
@@ -194,7 +194,7 @@ def _serving_row() -> list[str]:
             MISSING,
             "target ≤ 1.2×",
             MISSING,
-            "`python benchmarks/serving_latency.py`",
+            "`python -m benchmarks.serving_latency`",
             MISSING,
         ]
     cells = ", ".join(
@@ -216,7 +216,7 @@ def _memory_rows(name: str = "memory.json") -> list[list[str]]:
     record = _load(name)
     if not record:
         return [["Training step memory by depth K", MISSING, MISSING, MISSING,
-                 "`python benchmarks/memory.py`", MISSING]]  # fmt: skip
+                 "`python -m benchmarks.memory`", MISSING]]  # fmt: skip
     rows = [row for row in record["rows"] if "failed" not in row]
     depths = sorted({row["steps_per_level"] for row in rows})
 
@@ -255,7 +255,7 @@ def _drift_row() -> list[str]:
     record = _load("reversible_drift_main_job.json")
     if not record:
         return ["Reversible rebuild drift, main-job model", MISSING, MISSING, MISSING,
-                "`python benchmarks/decode_error_by_layer.py`", MISSING]  # fmt: skip
+                "`python -m benchmarks.decode_error_by_layer`", MISSING]  # fmt: skip
     levels = record["max_rebuild_error_by_level"]
     return [
         f"Largest rebuilt-input error per level, {len(record['images'])} test digits, "
@@ -263,7 +263,7 @@ def _drift_row() -> list[str]:
         ", ".join(f"level {level}: {error:.1e}" for level, error in levels.items()),
         MISSING,
         MISSING,
-        "`python benchmarks/decode_error_by_layer.py --model-dir runs/mnist --images 0 … 63 "
+        "`python -m benchmarks.decode_error_by_layer --model-dir runs/mnist --images 0 … 63 "
         "--output reversible_drift_main_job.json`",
         _date(record),
     ]
@@ -273,7 +273,7 @@ def _allocator_row() -> list[str]:
     record = _load("allocator.json")
     if not record:
         return ["Training img/s by allocator", MISSING, MISSING, MISSING,
-                "`python benchmarks/allocator.py`", MISSING]  # fmt: skip
+                "`python -m benchmarks.allocator`", MISSING]  # fmt: skip
     medians, ratios = record["median_images_per_second"], record["ratio_to_glibc"]
     return [
         f"Training img/s by allocator, main job's model, median of {record['rounds']} "
@@ -288,7 +288,7 @@ def _allocator_row() -> list[str]:
 
 def _architectures_rows() -> list[list[str]]:
     record = _load("architectures.json")
-    command = (record or {}).get("command", "python benchmarks/architectures.py --minutes 12")
+    command = (record or {}).get("command", "python -m benchmarks.architectures --minutes 12")
     if not record:
         return [["NICE vs RealNVP vs Glow, same wall-clock budget", MISSING, MISSING, MISSING,
                  f"`{command}`", MISSING]]  # fmt: skip
@@ -323,7 +323,7 @@ def _missing_row(what: str, command: str) -> list[str]:
 
 def _realnvp_parts_row() -> list[str]:
     record = _load("realnvp_parts.json")
-    command = (record or {}).get("command", "python benchmarks/realnvp_parts.py --minutes 4")
+    command = (record or {}).get("command", "python -m benchmarks.realnvp_parts --minutes 4")
     what = "Held-out MNIST bits/dim of `realnvp_cpu` without each of its parts, same budget"
     if not record:
         return _missing_row(what, command)
@@ -346,7 +346,7 @@ def _realnvp_parts_row() -> list[str]:
 
 def _permutations_row() -> list[str]:
     record = _load("permutations.json")
-    command = (record or {}).get("command", "python benchmarks/permutations.py --minutes 2.5")
+    command = (record or {}).get("command", "python -m benchmarks.permutations --minutes 2.5")
     what = "Glow Fig. 3 at CPU scale: held-out MNIST bits/dim, mean (spread) over seeds"
     if not record:
         return _missing_row(what, command)
@@ -373,7 +373,7 @@ def _permutations_row() -> list[str]:
 
 def _depth_rows() -> list[list[str]]:
     record = _load("depth.json")
-    command = (record or {}).get("command", "python benchmarks/depth.py")
+    command = (record or {}).get("command", "python -m benchmarks.depth")
     if not record:
         return [_missing_row("Held-out MNIST bits/dim and peak RSS by depth K", command)]
     rows = []
@@ -400,7 +400,7 @@ def _depth_rows() -> list[list[str]]:
 
 def _inference_rows() -> list[list[str]]:
     record = _load("inference_speed.json")
-    command = (record or {}).get("command", "python benchmarks/inference_speed.py")
+    command = (record or {}).get("command", "python -m benchmarks.inference_speed")
     if not record:
         return [_missing_row("Inference images/s against the peers", command)]
     by = {
@@ -432,7 +432,7 @@ def _inference_rows() -> list[list[str]]:
 
 def _temperature_row() -> list[str]:
     record = _load("temperature.json")
-    command = (record or {}).get("command", "python benchmarks/temperature.py --model-dir DIR")
+    command = (record or {}).get("command", "python -m benchmarks.temperature --model-dir DIR")
     what = "Samples a digit classifier labels with confidence > 0.9, by temperature"
     if not record:
         return _missing_row(what, command)

@@ -1,9 +1,9 @@
 """Regenerates every benchmark figure and the results table of `benchmarks/README.md`.
 
-    python benchmarks/run_all.py                 # ≈ 35–45 min on the 2-core machine, quiet
-    python benchmarks/run_all.py --budget        # also the two 20-minute likelihood runs (+45 min)
-    python benchmarks/run_all.py --papers        # also the papers' comparisons (+≈ 2 h)
-    python benchmarks/run_all.py --only table    # rebuild the table from benchmarks/results/*.json
+    python -m benchmarks.run_all                 # ≈ 35–45 min on the 2-core machine, quiet
+    python -m benchmarks.run_all --budget        # also the two 20-minute likelihood runs (+45 min)
+    python -m benchmarks.run_all --papers        # also the papers' comparisons (+≈ 2 h)
+    python -m benchmarks.run_all --only table    # rebuild the table from benchmarks/results/*.json
 
 Steps run one after another (never two at once: they would share the two cores):
 peer TFP Glow (both tf.function forms), ours vs TFP throughput at both sizes (alternating windows,
@@ -23,11 +23,8 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PEERS = os.path.join(HERE, "peers")
-TORCH_PYTHON = os.path.join(
-    os.path.dirname(HERE), ".venv-torch", "bin", "python"
-)  # benchmarks/setup.sh
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TORCH_PYTHON = os.path.join(ROOT, ".venv-torch", "bin", "python")  # benchmarks/setup.sh
 # The Glow run of architectures.py: the main job's model and recipe, for temperature.py.
 GLOW_RUN = "/tmp/tfglow_benchmarks/architectures/glow"
 
@@ -41,14 +38,23 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
         steps += [
             (
                 "budget",
-                [python, f"{HERE}/likelihood_budget.py", "--minutes", "20", "--clock", args.clock],
+                [
+                    python,
+                    "-m",
+                    "benchmarks.likelihood_budget",
+                    "--minutes",
+                    "20",
+                    "--clock",
+                    args.clock,
+                ],
                 {},
             ),
             (
                 "budget_torch",
                 [
                     TORCH_PYTHON,
-                    f"{PEERS}/torch_glow.py",
+                    "-m",
+                    "benchmarks.peers.torch_glow",
                     "--mode",
                     "budget",
                     "--minutes",
@@ -64,7 +70,8 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
             "peer_tfp",
             [
                 python,
-                f"{PEERS}/tfp_glow.py",
+                "-m",
+                "benchmarks.peers.tfp_glow",
                 "--size",
                 "mnist",
                 "--jit",
@@ -75,17 +82,18 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
             ],
             {},
         ),
-        ("throughput_mnist", [python, f"{HERE}/train_throughput.py", "--size", "mnist"], {}),
+        ("throughput_mnist", [python, "-m", "benchmarks.train_throughput", "--size", "mnist"], {}),
         (
             "throughput_cifar",
-            [python, f"{HERE}/train_throughput.py", "--size", "cifar", "--windows", "5"],
+            [python, "-m", "benchmarks.train_throughput", "--size", "cifar", "--windows", "5"],
             {},
         ),
         (
             "throughput_torch",
             [
                 TORCH_PYTHON,
-                f"{PEERS}/torch_glow.py",
+                "-m",
+                "benchmarks.peers.torch_glow",
                 "--mode",
                 "throughput",
                 "--size",
@@ -98,7 +106,8 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
             "throughput_torch_cifar",
             [
                 TORCH_PYTHON,
-                f"{PEERS}/torch_glow.py",
+                "-m",
+                "benchmarks.peers.torch_glow",
                 "--mode",
                 "throughput",
                 "--size",
@@ -109,25 +118,25 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
             ],
             torch_env,
         ),
-        ("mixed_precision", [python, f"{HERE}/mixed_precision.py", "--steps", "300"], {}),
+        ("mixed_precision", [python, "-m", "benchmarks.mixed_precision", "--steps", "300"], {}),
         # The budget run's model (bfloat16 networks); the main job's: exactness.py --model-dir
         # runs/mnist
         (
             "exactness",
-            [python, f"{HERE}/exactness.py", "--output", "exactness_bf16_trained.json"],
+            [python, "-m", "benchmarks.exactness", "--output", "exactness_bf16_trained.json"],
             {},
         ),
-        ("serving", [python, f"{HERE}/serving_latency.py"], {}),
-        ("memory", [python, f"{HERE}/memory.py"], {}),
-        ("inference", [python, f"{HERE}/inference_speed.py"], {}),
+        ("serving", [python, "-m", "benchmarks.serving_latency"], {}),
+        ("memory", [python, "-m", "benchmarks.memory"], {}),
+        ("inference", [python, "-m", "benchmarks.inference_speed"], {}),
     ]
     if args.papers:
         steps += [
-            ("architectures", [python, f"{HERE}/architectures.py", "--minutes", "12"], {}),
-            ("temperature", [python, f"{HERE}/temperature.py", "--model-dir", GLOW_RUN], {}),
-            ("realnvp_parts", [python, f"{HERE}/realnvp_parts.py", "--minutes", "4"], {}),
-            ("permutations", [python, f"{HERE}/permutations.py", "--minutes", "2.5"], {}),
-            ("depth", [python, f"{HERE}/depth.py", "--steps", "200", "--minutes", "2"], {}),
+            ("architectures", [python, "-m", "benchmarks.architectures", "--minutes", "12"], {}),
+            ("temperature", [python, "-m", "benchmarks.temperature", "--model-dir", GLOW_RUN], {}),
+            ("realnvp_parts", [python, "-m", "benchmarks.realnvp_parts", "--minutes", "4"], {}),
+            ("permutations", [python, "-m", "benchmarks.permutations", "--minutes", "2.5"], {}),
+            ("depth", [python, "-m", "benchmarks.depth", "--steps", "600", "--minutes", "3"], {}),
         ]
     return steps
 
@@ -162,11 +171,11 @@ def main(argv=None) -> None:
             continue
         print(f"== {name}: {' '.join(command)}  (load {os.getloadavg()[0]:.2f})", flush=True)
         start = time.perf_counter()
-        status = subprocess.run(command, env={**os.environ, **env}).returncode
+        status = subprocess.run(command, env={**os.environ, **env}, cwd=ROOT).returncode
         print(f"== {name}: exit {status} after {time.perf_counter() - start:.0f} s", flush=True)
         if status:
             failures.append(name)
-    subprocess.run([sys.executable, f"{HERE}/report.py"], check=True)
+    subprocess.run([sys.executable, "-m", "benchmarks.report"], check=True, cwd=ROOT)
     if failures:
         sys.exit(f"failed steps: {failures}")
 

@@ -1,6 +1,6 @@
 """What the affine couplings' scale floor ε changes, on the same trained weights.
 
-    python benchmarks/scale_floor.py --model-dir runs/mnist
+    python -m benchmarks.scale_floor --model-dir runs/mnist
 
 The scale of an affine coupling is `ε + (1 − ε)·sigmoid(h + 2)`; ε = 0 is Glow's. Decoding (z→x)
 divides by it. For the checkpoint of `--model-dir`, rebuilt once per ε with the same weights:
@@ -18,16 +18,16 @@ import argparse
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import bench_common  # noqa: E402
-import mnist_idx  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from tfglow import GlowModel, recipe  # noqa: E402
+from benchmarks.peers import (
+    bench_common,
+    mnist_idx,
+)
+from tfglow import GlowModel, recipe
 
 BATCH = 512
 
@@ -104,7 +104,7 @@ def main(argv=None) -> None:
         trained_scale_floor=trained.config.scale_floor,
         test_images=len(images),
         rows=rows,
-        command="python benchmarks/scale_floor.py " + " ".join(sys.argv[1:]),
+        command="python -m benchmarks.scale_floor " + " ".join(sys.argv[1:]),
         machine=bench_common.machine_info(),
         date=bench_common.now_iso(),
     )

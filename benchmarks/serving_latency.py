@@ -1,6 +1,6 @@
 """Latency of each SavedModel signature against the in-memory model's compiled call.
 
-    python benchmarks/serving_latency.py [--model-dir /tmp/tfglow_benchmarks/likelihood_budget]
+    python -m benchmarks.serving_latency [--model-dir /tmp/tfglow_benchmarks/likelihood_budget]
 
 Exports the MNIST-size model with `tfglow.serving.export_saved_model` (the trained run of
 `likelihood_budget.py` when `--model-dir` has one, else a freshly initialised `mnist_cpu` model:
@@ -21,17 +21,17 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import bench_common  # noqa: E402
-import mnist_idx  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from tfglow import GlowConfig, GlowModel, pixels, recipe  # noqa: E402
-from tfglow.serving import SIGNATURE_NAMES, export_saved_model  # noqa: E402
+from benchmarks.peers import (
+    bench_common,
+    mnist_idx,
+)
+from tfglow import GlowConfig, GlowModel, pixels, recipe
+from tfglow.serving import SIGNATURE_NAMES, export_saved_model
 
 DEFAULT_MODEL_DIR = "/tmp/tfglow_benchmarks/likelihood_budget"
 BATCH_SIZES = (1, 64)
@@ -148,7 +148,7 @@ def main(argv=None) -> None:
         repeats=args.repeats,
         worst_ratio=max(row["ratio"] for row in rows),
         target_ratio=1.2,
-        command="python benchmarks/serving_latency.py " + " ".join(sys.argv[1:]),
+        command="python -m benchmarks.serving_latency " + " ".join(sys.argv[1:]),
         machine=bench_common.machine_info(),
         date=bench_common.now_iso(),
     )

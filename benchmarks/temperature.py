@@ -1,6 +1,6 @@
 """Temperature: a sample grid at T = 0.5 … 1.0, and how many samples a digit classifier recognises.
 
-    python benchmarks/temperature.py --model-dir runs/mnist
+    python -m benchmarks.temperature --model-dir runs/mnist
 
 For the trained model of `--model-dir` (the main job's, `bash training/main.sh`): a PNG grid with
 one row of samples per temperature T ∈ {0.5, 0.6, 0.7, 0.8, 0.9, 1.0} (the same latent directions
@@ -17,18 +17,16 @@ import argparse
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import bench_common  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tf_keras
 
-from tfglow import images as image_grids  # noqa: E402
-from tfglow import recipe  # noqa: E402
-from tfglow.data import load_numpy  # noqa: E402
+from benchmarks.peers import bench_common
+from tfglow import images as image_grids
+from tfglow import recipe
+from tfglow.data import load_numpy
 
 TEMPERATURES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 CONFIDENT = 0.9
@@ -112,7 +110,7 @@ def main(argv=None) -> None:
             real_test_digits_confident_share=round(confident_share(classifier, real), 4),
             grid=f"{png}: one row per temperature, {', '.join(map(str, TEMPERATURES))}, top to "
             f"bottom; column j uses the same latent direction (seed) in every row",
-            command="python benchmarks/temperature.py " + " ".join(sys.argv[1:]),
+            command="python -m benchmarks.temperature " + " ".join(sys.argv[1:]),
             machine=bench_common.machine_info(),
             date=bench_common.now_iso(),
         ),

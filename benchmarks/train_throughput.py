@@ -1,7 +1,7 @@
 """Training throughput of `GlowModel.fit` beside TFP's `tfb.Glow`, measured in one run.
 
-    python benchmarks/train_throughput.py --size mnist     # 28×28×1, L=2, K=8, width 256, batch 64
-    python benchmarks/train_throughput.py --size cifar     # 32×32×3, L=3, K=8, width 256, batch 64
+    python -m benchmarks.train_throughput --size mnist     # 28×28×1, L=2, K=8, width 256, batch 64
+    python -m benchmarks.train_throughput --size cifar     # 32×32×3, L=3, K=8, width 256, batch 64
 
 Every variant is built once, warmed up, then timed in windows that alternate between the variants
 (ours float32, ours with bfloat16 coupling networks, TFP), so that the load of other processes on
@@ -24,18 +24,18 @@ import statistics
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(HERE, "peers")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import bench_common  # noqa: E402
-import mnist_idx  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
-import tfp_glow  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tf_keras
 
-from tfglow import GlowConfig, GlowModel  # noqa: E402
+from benchmarks.peers import (
+    bench_common,
+    mnist_idx,
+    tfp_glow,
+)
+from tfglow import GlowConfig, GlowModel
 
 PRESETS = {"mnist": "mnist_cpu", "cifar": "cifar10_cpu"}
 VARIANTS = ("ours_float32", "ours_bfloat16", "tfp_glow")
@@ -219,7 +219,7 @@ def main(argv=None) -> None:
         args.steps_per_window,
         args.seed,
     )
-    result["command"] = "python benchmarks/train_throughput.py " + " ".join(sys.argv[1:])
+    result["command"] = "python -m benchmarks.train_throughput " + " ".join(sys.argv[1:])
     bench_common.emit(result, args.output or f"train_throughput_{args.size}.json")
 
 

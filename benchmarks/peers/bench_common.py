@@ -10,19 +10,27 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
 NUM_BITS = 8
 NUM_BINS = 2**NUM_BITS
 QUIET_OTHER_CORES = 0.25  # a window counts as quiet when others used less than this
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RESULTS_DIR = os.path.join(ROOT, "benchmarks", "results")
 
 # The two benchmark sizes of issue 5. Affine coupling, LU 1×1 conv, learned split prior.
 CONFIGS = {
     "mnist": dict(image_shape=(28, 28, 1), num_levels=2, num_steps=8, width=256, batch_size=64),
     "cifar": dict(image_shape=(32, 32, 3), num_levels=3, num_steps=8, width=256, batch_size=64),
 }
+
+
+def run_module(module: str, *args: str, python: str = sys.executable, **kwargs):
+    """`python -m module args` from the repository root, as every benchmark is run:
+    `subprocess.run`'s result; `kwargs` go to `subprocess.run`."""
+    return subprocess.run([python, "-m", module, *args], cwd=ROOT, **kwargs)
 
 
 def bits_per_dim(mean_nll_nats, num_dims):

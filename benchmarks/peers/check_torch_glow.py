@@ -5,18 +5,16 @@ log|det J| of the brute-force Jacobian (torch.autograd.functional.jacobian + slo
 reverse(forward(x)) = x. Every parameter is perturbed away from its (identity-like) init first,
 so zero-init convs and ActNorm do not hide mistakes. Prints one JSON line with the max errors.
 
-    .venv-torch/bin/python benchmarks/peers/check_torch_glow.py
+    .venv-torch/bin/python -m benchmarks.peers.check_torch_glow
 """
 
 import argparse
 import json
-import os
 import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch_glow  # pylint: disable=g-import-not-at-top
+from benchmarks.peers import torch_glow
 
 # Large enough to move every parameter off its init; much larger (≳0.1) saturates sigmoid
 # scales at this tiny width, J becomes ill-conditioned (cond > 1e12) and float64 itself runs out.

@@ -14,24 +14,21 @@ The flow is wrapped in `tfd.TransformedDistribution` over a standard normal and 
 tf_keras Adam in a compiled `tf.function` step, with and without `jit_compile=True`; the faster
 form is reported. Input: uint8 images, uniformly dequantised and scaled to [-0.5, 0.5).
 
-    .venv/bin/python benchmarks/peers/tfp_glow.py --size mnist
+    .venv/bin/python -m benchmarks.peers.tfp_glow --size mnist
 """
 
 import argparse
 import math
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_common  # pylint: disable=g-import-not-at-top
-import mnist_idx  # pylint: disable=g-import-not-at-top
+from benchmarks.peers import bench_common, mnist_idx
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
-import tensorflow_probability as tfp  # pylint: disable=g-import-not-at-top
-import tf_keras  # pylint: disable=g-import-not-at-top
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
 
 tfb = tfp.bijectors
 tfd = tfp.distributions

@@ -9,9 +9,9 @@ Layers: ActNorm (data-dependent init), LU 1×1 conv, affine coupling with scale 
 the Glow NN (3×3 conv → ActNorm → ReLU → 1×1 conv → ActNorm → ReLU → zero-init 3×3 conv),
 squeeze, split with a learned conditional prior, learned top prior.
 
-    .venv-torch/bin/python benchmarks/peers/torch_glow.py --mode throughput --size mnist
-    .venv-torch/bin/python benchmarks/peers/torch_glow.py --mode budget --minutes 20
-    .venv-torch/bin/python benchmarks/peers/torch_glow.py --mode inference --size mnist
+    .venv-torch/bin/python -m benchmarks.peers.torch_glow --mode throughput --size mnist
+    .venv-torch/bin/python -m benchmarks.peers.torch_glow --mode budget --minutes 20
+    .venv-torch/bin/python -m benchmarks.peers.torch_glow --mode inference --size mnist
 
 On a machine shared with other jobs, run with OMP_WAIT_POLICY=PASSIVE (libgomp's spinning
 workers otherwise make each step several times slower under contention) and, for the budget,
@@ -30,9 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_common  # pylint: disable=g-import-not-at-top
-import mnist_idx  # pylint: disable=g-import-not-at-top
+from benchmarks.peers import bench_common, mnist_idx
 
 ACTNORM_EPS = 1e-6
 ZERO_CONV_LOGSCALE_FACTOR = 3.0  # Glow's per-channel gain exp(3·logs) on zero-init convs
