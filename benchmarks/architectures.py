@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from benchmarks import budget_training
-from benchmarks.peers import bench_common
 
 DEFAULT_WORK_DIR = "/tmp/tfglow_benchmarks/architectures"
 # (training config, GlowConfig changes) of each architecture.
@@ -59,24 +57,17 @@ def main(argv=None) -> None:
         )
         records.append(dict(architecture=name, **record))
         print(records[-1], flush=True)
-    png = os.path.splitext(args.output)[0] + ".png"
-    budget_training.plot_curves(
-        records,
-        lambda r: f"{r['architecture']} ({r.get('test_bits_per_dim', float('nan')):.3f})",
-        "NICE vs RealNVP vs Glow on MNIST, same wall-clock budget",
-        os.path.join(bench_common.RESULTS_DIR, png),
-    )
-    bench_common.emit(
-        dict(
-            benchmark="architectures",
-            minutes=args.minutes,
-            runs=records,
-            plot=os.path.basename(png),
-            command="python -m benchmarks.architectures " + " ".join(sys.argv[1:]),
-            machine=bench_common.machine_info(),
-            date=bench_common.now_iso(),
-        ),
+    budget_training.plot_and_emit(
+        "architectures",
         args.output,
+        records,
+        lambda path: budget_training.plot_curves(
+            records,
+            lambda r: f"{r['architecture']} ({r.get('test_bits_per_dim', float('nan')):.3f})",
+            "NICE vs RealNVP vs Glow on MNIST, same wall-clock budget",
+            path,
+        ),
+        minutes=args.minutes,
     )
 
 

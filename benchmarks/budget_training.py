@@ -20,6 +20,7 @@ import json
 import os
 import resource
 import shutil
+import sys
 import time
 
 from benchmarks.peers import bench_common
@@ -52,6 +53,18 @@ def run(
     if process.returncode != 0:
         return dict(failed=process.stderr.strip().splitlines()[-3:], model=model, seed=seed)
     return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+def plot_and_emit(benchmark: str, output: str, runs: list[dict], draw, **fields) -> None:
+    """Draws the comparison `draw(path)` to the PNG named after `output` in `results/`, then
+    writes `output` there: `fields`, the runs, the plot's name, the command that ran, the
+    machine and the date. One ending for every driver of budgeted runs."""
+    png = os.path.splitext(output)[0] + ".png"
+    draw(os.path.join(bench_common.RESULTS_DIR, png))
+    command = f"python -m benchmarks.{benchmark} " + " ".join(sys.argv[1:])
+    record = dict(benchmark=benchmark, **fields, runs=runs, plot=os.path.basename(png))
+    record.update(command=command, machine=bench_common.machine_info(), date=bench_common.now_iso())
+    bench_common.emit(record, output)
 
 
 def plot_curves(records: list[dict], label, title: str, path: str, style=None) -> None:

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from benchmarks import budget_training
-from benchmarks.peers import bench_common
 
 DEFAULT_WORK_DIR = "/tmp/tfglow_benchmarks/depth"
 
@@ -84,19 +82,12 @@ def main(argv=None) -> None:
             )
             shown = ("budget_kind", "steps_per_level", "reversible", "test_bits_per_dim", "steps")
             print({key: records[-1].get(key) for key in (*shown, "peak_rss_gb")}, flush=True)
-    png = os.path.splitext(args.output)[0] + ".png"
-    plot(records, os.path.join(bench_common.RESULTS_DIR, png))
-    bench_common.emit(
-        dict(
-            benchmark="depth",
-            budgets=dict(steps=args.steps, minutes=args.minutes),
-            runs=records,
-            plot=os.path.basename(png),
-            command="python -m benchmarks.depth " + " ".join(sys.argv[1:]),
-            machine=bench_common.machine_info(),
-            date=bench_common.now_iso(),
-        ),
+    budget_training.plot_and_emit(
+        "depth",
         args.output,
+        records,
+        lambda path: plot(records, path),
+        budgets=dict(steps=args.steps, minutes=args.minutes),
     )
 
 

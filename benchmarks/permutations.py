@@ -19,7 +19,6 @@ import itertools
 import json
 import os
 import statistics
-import sys
 
 from benchmarks import budget_training
 from benchmarks.peers import bench_common
@@ -119,21 +118,15 @@ def main(argv=None) -> None:
         shown = ("coupling", "permutation", "seed", "test_bits_per_dim", "steps")
         print({key: records[-1].get(key) for key in shown}, flush=True)
     rows = summarise(records)
-    plot(records, args.minutes, os.path.join(bench_common.RESULTS_DIR, png))
-    bench_common.emit(
-        dict(
-            benchmark="permutations",
-            minutes=args.minutes,
-            seeds=seeds,
-            summary=rows,
-            ordering=ordering(rows),
-            runs=records,
-            plot=os.path.basename(png),
-            command="python -m benchmarks.permutations " + " ".join(sys.argv[1:]),
-            machine=bench_common.machine_info(),
-            date=bench_common.now_iso(),
-        ),
+    budget_training.plot_and_emit(
+        "permutations",
         args.output,
+        records,
+        lambda path: plot(records, args.minutes, path),
+        minutes=args.minutes,
+        seeds=seeds,
+        summary=rows,
+        ordering=ordering(rows),
     )
 
 

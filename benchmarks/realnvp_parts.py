@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from benchmarks import budget_training
-from benchmarks.peers import bench_common
 
 DEFAULT_WORK_DIR = "/tmp/tfglow_benchmarks/realnvp_parts"
 VARIANTS = {
@@ -52,24 +50,17 @@ def main(argv=None) -> None:
         record["difference_from_full"] = (
             None if bits is None or full is None else round(bits - full, 4)
         )
-    png = os.path.splitext(args.output)[0] + ".png"
-    budget_training.plot_curves(
-        [r for r in records if "failed" not in r],
-        lambda r: f"{r['variant']} ({r['test_bits_per_dim']:.3f})",
-        f"realnvp_cpu without each of its parts, MNIST, {args.minutes:g} min per run",
-        os.path.join(bench_common.RESULTS_DIR, png),
-    )
-    bench_common.emit(
-        dict(
-            benchmark="realnvp_parts",
-            minutes=args.minutes,
-            runs=records,
-            plot=os.path.basename(png),
-            command="python -m benchmarks.realnvp_parts " + " ".join(sys.argv[1:]),
-            machine=bench_common.machine_info(),
-            date=bench_common.now_iso(),
-        ),
+    budget_training.plot_and_emit(
+        "realnvp_parts",
         args.output,
+        records,
+        lambda path: budget_training.plot_curves(
+            [r for r in records if "failed" not in r],
+            lambda r: f"{r['variant']} ({r['test_bits_per_dim']:.3f})",
+            f"realnvp_cpu without each of its parts, MNIST, {args.minutes:g} min per run",
+            path,
+        ),
+        minutes=args.minutes,
     )
 
 
