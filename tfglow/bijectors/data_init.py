@@ -21,8 +21,9 @@ def in_replica_context() -> bool:
     return tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context()
 
 
-def maybe_initialize(layer, initialize: Callable[[], tf.Tensor]) -> tf.Tensor:
-    """Runs `initialize()` unless `layer.initialized`; returns a boolean tensor to depend on.
+def maybe_initialize(layer, initialize: Callable[[], tf.Tensor]):
+    """Runs `initialize()` unless `layer.initialized`; returns what to depend on (a boolean
+    tensor, or the check of the flag).
 
     `initialize` assigns the layer's variables and returns `layer.initialized.assign(True)`; it
     runs only in the initialisation branch. With `layer.data_dependent_init = False` the branch is
@@ -33,12 +34,17 @@ def maybe_initialize(layer, initialize: Callable[[], tf.Tensor]) -> tf.Tensor:
     `tf.cond`, which TensorFlow does not support, and each replica would see only its share of the
     batch. There the layer must already be initialised (by `GlowModel.initialize` in cross-replica
     context), which is asserted.
+
+    The check is a bare `Assert` on the flag with a string message: `assert_equal` would wrap it
+    in a conditional whose branch runs as a function call on every pass of every layer, a cost
+    that shows at batch 1.
     """
     if in_replica_context() or not layer.data_dependent_init:
-        return tf.debugging.assert_equal(
+        return tf.debugging.Assert(
             layer.initialized,
-            True,
-            message=f"{layer.name} is not initialised: call GlowModel.initialize(images) (or "
-            "fit) on a batch of real images outside strategy.run, or restore a checkpoint",
+            [
+                f"{layer.name} is not initialised: call GlowModel.initialize(images) (or fit) on "
+                "a batch of real images outside strategy.run, or restore a checkpoint"
+            ],
         )
     return tf.cond(layer.initialized, lambda: tf.constant(True), initialize)
