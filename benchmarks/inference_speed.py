@@ -15,8 +15,9 @@ At the MNIST size (28×28×1, L=2, K=8, width 256, affine coupling, LU 1×1 conv
 
 Every sample is decoded to uint8 pixels, as ours are. Weights are freshly initialised (ActNorm's
 data-dependent init on 256 test digits): speed does not depend on them. Each figure is the
-median of `--repeats` calls after 3 warm-up calls; the TensorFlow variants alternate call by call
-so that they see the same load. Writes `benchmarks/results/inference_speed.json`.
+median of `--repeats` calls after 3 warm-up calls; the TensorFlow calls go round-robin over every
+(variant, operation, batch), so that they all see the same load. Writes
+`benchmarks/results/inference_speed.json`.
 """
 
 from __future__ import annotations
@@ -142,30 +143,33 @@ def main(argv=None) -> None:
         "tfglow_saved_model": saved_model,
         "tfp_glow": tfp_calls(config),
     }
+    cells = {
+        (name, operation, batch): (calls[operation], _inputs(operation, batch, images))
+        for operation in OPERATIONS
+        for batch in BATCH_SIZES
+        for name, calls in variants.items()
+    }
+    for call, inputs in cells.values():  # warm-up: tracing, first-run allocations
+        for _ in range(3):
+            _seconds(lambda call=call, inputs=inputs: call(*inputs))
+    times = {cell: [] for cell in cells}
+    # Round-robin over every cell, so that a change of the machine's load reaches every row alike.
+    for _ in range(args.repeats):
+        for cell, (call, inputs) in cells.items():
+            times[cell].append(_seconds(lambda call=call, inputs=inputs: call(*inputs)))
     rows = []
-    for operation in OPERATIONS:
-        for batch in BATCH_SIZES:
-            inputs = _inputs(operation, batch, images)
-            calls = {name: calls[operation] for name, calls in variants.items()}
-            for call in calls.values():  # warm-up: tracing, first-run allocations
-                for _ in range(3):
-                    _seconds(lambda call=call, inputs=inputs: call(*inputs))
-            times = {name: [] for name in calls}
-            for _ in range(args.repeats):  # alternate, so every variant sees the same load
-                for name, call in calls.items():
-                    times[name].append(_seconds(lambda call=call, inputs=inputs: call(*inputs)))
-            for name, seconds in times.items():
-                median = statistics.median(seconds)
-                rows.append(
-                    dict(
-                        variant=name,
-                        operation=operation,
-                        batch=batch,
-                        milliseconds=round(1000 * median, 3),
-                        images_per_second=round(batch / median, 1),
-                    )
-                )
-                print(rows[-1], flush=True)
+    for (name, operation, batch), seconds in times.items():
+        median = statistics.median(seconds)
+        rows.append(
+            dict(
+                variant=name,
+                operation=operation,
+                batch=batch,
+                milliseconds=round(1000 * median, 3),
+                images_per_second=round(batch / median, 1),
+            )
+        )
+        print(rows[-1], flush=True)
     peer_rows, peer_command = torch_rows(args.repeats)
     rows += [dict(variant="torch_glow", **row) for row in peer_rows]
     bench_common.emit(
