@@ -14,9 +14,10 @@ At the MNIST size (28×28×1, L=2, K=8, width 256, affine coupling, LU 1×1 conv
   under `torch.inference_mode()` with 2 threads.
 
 Every sample is decoded to uint8 pixels, as ours are. Weights are freshly initialised (ActNorm's
-data-dependent init on 256 test digits): speed does not depend on them. Each figure is the
-median of `--repeats` calls after 3 warm-up calls; the TensorFlow calls go round-robin over every
-(variant, operation, batch), so that they all see the same load. Writes
+data-dependent init on 256 test digits): speed does not depend on them. In each of `--rounds`
+rounds the TensorFlow calls go round-robin over every (variant, operation, batch), `--repeats`
+calls each after 3 warm-up calls, and then the PyTorch peer's process runs; a row's figure is the
+median over the rounds of each round's median, and the JSON keeps every round's. Writes
 `benchmarks/results/inference_speed.json`.
 """
 
@@ -121,7 +122,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=20, help="calls per row and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--output", default="inference_speed.json")
     args = parser.parse_args(argv)
     images = mnist_idx.load_mnist("test")[:256]
@@ -152,26 +154,36 @@ def main(argv=None) -> None:
     for call, inputs in cells.values():  # warm-up: tracing, first-run allocations
         for _ in range(3):
             _seconds(lambda call=call, inputs=inputs: call(*inputs))
-    times = {cell: [] for cell in cells}
-    # Round-robin over every cell, so that a change of the machine's load reaches every row alike.
-    for _ in range(args.repeats):
-        for cell, (call, inputs) in cells.items():
-            times[cell].append(_seconds(lambda call=call, inputs=inputs: call(*inputs)))
+    # Each round times every TensorFlow cell round-robin, then runs the PyTorch peer's process, so
+    # that a drift of the machine's speed reaches both sides; a row is the median of its rounds.
+    round_milliseconds = {cell: [] for cell in cells}
+    peer_command = ""
+    for round_number in range(1, args.rounds + 1):
+        times = {cell: [] for cell in cells}
+        for _ in range(args.repeats):
+            for cell, (call, inputs) in cells.items():
+                times[cell].append(_seconds(lambda call=call, inputs=inputs: call(*inputs)))
+        for cell, seconds in times.items():
+            round_milliseconds[cell].append(round(1000 * statistics.median(seconds), 3))
+        peer_rows, peer_command = torch_rows(args.repeats)
+        for row in peer_rows:
+            cell = ("torch_glow", row["operation"], row["batch"])
+            round_milliseconds.setdefault(cell, []).append(row["milliseconds"])
+        print(f"round {round_number} of {args.rounds} done", flush=True)
     rows = []
-    for (name, operation, batch), seconds in times.items():
-        median = statistics.median(seconds)
+    for (name, operation, batch), milliseconds in round_milliseconds.items():
+        median = statistics.median(milliseconds)
         rows.append(
             dict(
                 variant=name,
                 operation=operation,
                 batch=batch,
-                milliseconds=round(1000 * median, 3),
-                images_per_second=round(batch / median, 1),
+                milliseconds=round(median, 3),
+                images_per_second=round(1000 * batch / median, 1),
+                rounds_milliseconds=milliseconds,
             )
         )
         print(rows[-1], flush=True)
-    peer_rows, peer_command = torch_rows(args.repeats)
-    rows += [dict(variant="torch_glow", **row) for row in peer_rows]
     bench_common.emit(
         dict(
             benchmark="inference_speed",
@@ -179,6 +191,7 @@ def main(argv=None) -> None:
             temperature=TEMPERATURE,
             rows=rows,
             repeats=args.repeats,
+            rounds=args.rounds,
             torch_peer=peer_command,
             command="python -m benchmarks.inference_speed " + " ".join(sys.argv[1:]),
             machine=bench_common.machine_info(),
