@@ -9,6 +9,8 @@ direction). Image bijectors act on events of shape `[H, W, C]`.
 import numpy as np
 import tensorflow as tf
 
+from tfglow import GlowModel
+
 
 def assert_tensor_is_good(tensor, shape=None):
     """Asserts that `tensor` is finite and, if given, of `shape`."""
@@ -33,8 +35,6 @@ def randomized_model(config, *, stddev: float, batch: int, seed: int = 0):
 
     A class-conditional model is initialised with the labels 0, 1, 2, ... in turn.
     """
-    from tfglow import GlowModel
-
     model = GlowModel(config)
     images = random_pixels(batch=batch, shape=config.image_shape, seed=seed + 100)
     labels = None if config.num_classes is None else np.arange(batch) % config.num_classes
