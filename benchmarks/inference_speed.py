@@ -115,7 +115,7 @@ def torch_rows(repeats: int) -> tuple[list[dict], str]:
     if process.returncode != 0:
         return [], f"failed: {process.stderr.strip().splitlines()[-1:]}"
     record = json.loads(process.stdout.strip().splitlines()[-1])
-    return record["rows"], " ".join(command[1:])
+    return record["rows"], " ".join(["python -m benchmarks.peers.torch_glow", *command])
 
 
 def main(argv=None) -> None:

@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TORCH_PYTHON = os.path.join(ROOT, ".venv-torch", "bin", "python")  # benchmarks/setup.sh
+from benchmarks.peers import bench_common
+
+# The PyTorch peer's environment, made by benchmarks/setup.sh.
+TORCH_PYTHON = os.path.join(bench_common.ROOT, ".venv-torch", "bin", "python")
 # The Glow run of architectures.py: the main job's model and recipe, for temperature.py.
 GLOW_RUN = "/tmp/tfglow_benchmarks/architectures/glow"
 
 
 def _steps(args) -> list[tuple[str, list[str], dict]]:
+    """(name, [python, module, *arguments], environment) of every step, in order."""
     python = sys.executable
     torch_env = {"OMP_WAIT_POLICY": "PASSIVE"}
     quiet = ["--max-quiet-wait", "5"]
@@ -40,7 +42,6 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
                 "budget",
                 [
                     python,
-                    "-m",
                     "benchmarks.likelihood_budget",
                     "--minutes",
                     "20",
@@ -53,7 +54,6 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
                 "budget_torch",
                 [
                     TORCH_PYTHON,
-                    "-m",
                     "benchmarks.peers.torch_glow",
                     "--mode",
                     "budget",
@@ -70,7 +70,6 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
             "peer_tfp",
             [
                 python,
-                "-m",
                 "benchmarks.peers.tfp_glow",
                 "--size",
                 "mnist",
@@ -82,17 +81,16 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
             ],
             {},
         ),
-        ("throughput_mnist", [python, "-m", "benchmarks.train_throughput", "--size", "mnist"], {}),
+        ("throughput_mnist", [python, "benchmarks.train_throughput", "--size", "mnist"], {}),
         (
             "throughput_cifar",
-            [python, "-m", "benchmarks.train_throughput", "--size", "cifar", "--windows", "5"],
+            [python, "benchmarks.train_throughput", "--size", "cifar", "--windows", "5"],
             {},
         ),
         (
             "throughput_torch",
             [
                 TORCH_PYTHON,
-                "-m",
                 "benchmarks.peers.torch_glow",
                 "--mode",
                 "throughput",
@@ -106,7 +104,6 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
             "throughput_torch_cifar",
             [
                 TORCH_PYTHON,
-                "-m",
                 "benchmarks.peers.torch_glow",
                 "--mode",
                 "throughput",
@@ -118,25 +115,25 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
             ],
             torch_env,
         ),
-        ("mixed_precision", [python, "-m", "benchmarks.mixed_precision", "--steps", "300"], {}),
+        ("mixed_precision", [python, "benchmarks.mixed_precision", "--steps", "300"], {}),
         # The budget run's model (bfloat16 networks); the main job's: exactness.py --model-dir
         # runs/mnist
         (
             "exactness",
-            [python, "-m", "benchmarks.exactness", "--output", "exactness_bf16_trained.json"],
+            [python, "benchmarks.exactness", "--output", "exactness_bf16_trained.json"],
             {},
         ),
-        ("serving", [python, "-m", "benchmarks.serving_latency"], {}),
-        ("memory", [python, "-m", "benchmarks.memory"], {}),
-        ("inference", [python, "-m", "benchmarks.inference_speed"], {}),
+        ("serving", [python, "benchmarks.serving_latency"], {}),
+        ("memory", [python, "benchmarks.memory"], {}),
+        ("inference", [python, "benchmarks.inference_speed"], {}),
     ]
     if args.papers:
         steps += [
-            ("architectures", [python, "-m", "benchmarks.architectures", "--minutes", "12"], {}),
-            ("temperature", [python, "-m", "benchmarks.temperature", "--model-dir", GLOW_RUN], {}),
-            ("realnvp_parts", [python, "-m", "benchmarks.realnvp_parts", "--minutes", "4"], {}),
-            ("permutations", [python, "-m", "benchmarks.permutations", "--minutes", "2.5"], {}),
-            ("depth", [python, "-m", "benchmarks.depth", "--steps", "600", "--minutes", "3"], {}),
+            ("architectures", [python, "benchmarks.architectures", "--minutes", "12"], {}),
+            ("temperature", [python, "benchmarks.temperature", "--model-dir", GLOW_RUN], {}),
+            ("realnvp_parts", [python, "benchmarks.realnvp_parts", "--minutes", "4"], {}),
+            ("permutations", [python, "benchmarks.permutations", "--minutes", "2.5"], {}),
+            ("depth", [python, "benchmarks.depth", "--steps", "600", "--minutes", "3"], {}),
         ]
     return steps
 
@@ -169,13 +166,17 @@ def main(argv=None) -> None:
         if command[0] == TORCH_PYTHON and not os.path.exists(TORCH_PYTHON):
             print(f"== {name}: skipped ({TORCH_PYTHON} missing)", flush=True)
             continue
-        print(f"== {name}: {' '.join(command)}  (load {os.getloadavg()[0]:.2f})", flush=True)
+        python, module, *arguments = command
+        shown = " ".join([python, "-m", module, *arguments])
+        print(f"== {name}: {shown}  (load {os.getloadavg()[0]:.2f})", flush=True)
         start = time.perf_counter()
-        status = subprocess.run(command, env={**os.environ, **env}, cwd=ROOT).returncode
+        status = bench_common.run_module(
+            module, *arguments, python=python, env={**os.environ, **env}
+        ).returncode
         print(f"== {name}: exit {status} after {time.perf_counter() - start:.0f} s", flush=True)
         if status:
             failures.append(name)
-    subprocess.run([sys.executable, "-m", "benchmarks.report"], check=True, cwd=ROOT)
+    bench_common.run_module("benchmarks.report", check=True)
     if failures:
         sys.exit(f"failed steps: {failures}")
 
