@@ -9,15 +9,15 @@ from tensorflow_probability import bijectors as tfb
 
 from tfglow import checks
 from tfglow.architecture import SeedSequence, level_bijectors, preprocessing_bijector
-from tfglow.bijectors import ActNorm, BatchNormalization, TopPrior
+from tfglow.bijectors import ActNorm, BatchNormalization, TopPrior, data_init
 from tfglow.bijectors.batch_shapes import fold_batch, unfold_batch
 from tfglow.bijectors.joint_log_det import (
     JointLogDetMixin,
     forward_and_log_det,
     inverse_and_log_det,
-    inverse_gradient_from_output,
 )
 from tfglow.config import GlowConfig
+from tfglow.layer_functions import LayerFunctions
 
 
 class Glow(JointLogDetMixin, tfb.Bijector):
@@ -199,12 +199,15 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         eps, log_det = encode(h, prior_kwargs, training)
         return unfold_batch(eps, batch_shape, event_ndims=1), tf.reshape(log_det, batch_shape)
 
-    def _encode(self, h, prior_kwargs, training=False):
-        """x→z on folded images `[N, H, W, C]`: flat latents `[N, D]` and the log-det `[N]`."""
+    def _encode(self, h, prior_kwargs, training=False, layer_pass=inverse_and_log_det):
+        """x→z on folded images `[N, H, W, C]`: flat latents `[N, D]` and the log-det `[N]`.
+
+        `layer_pass(layer, h, **kwargs)` runs one layer: inline, or through shared functions.
+        """
         log_det = tf.zeros(tf.shape(h)[:1], h.dtype)
         finished = []
         for _, layer, kwargs, factors_out in self._layers(prior_kwargs, training):
-            h, layer_log_det = inverse_and_log_det(layer, h, **kwargs)
+            h, layer_log_det = layer_pass(layer, h, **kwargs)
             log_det += layer_log_det
             if factors_out:
                 h, latent = self.layout.factor_out(h)
@@ -219,16 +222,31 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         alone. The latents factored out at each level are outputs, so they need no rebuilding.
         A training-mode batch norm updates its averages in this pass only; its backward step
         reads the updated averages it normalised with.
+
+        Both passes run their layers through `LayerFunctions`, so that the K steps of a level
+        share one traced body and the graph does not grow with K either.
         """
+        functions = LayerFunctions()
+        check = data_init.check_initialized(self.data_dependent_layers)
 
         @tf.custom_gradient
         def encode(images):
             with record.stop_recording():
-                eps, log_det = self._encode(images, prior_kwargs, training)
+                with tf.control_dependencies([] if check is None else [check]):
+                    images = tf.identity(images)
+                eps, log_det = self._encode(
+                    images, prior_kwargs, training, functions.inverse_and_log_det
+                )
 
             def gradient(eps_gradient, log_det_gradient, variables=None):
                 return self._encode_gradient(
-                    eps, eps_gradient, log_det_gradient, prior_kwargs, training, variables or []
+                    functions,
+                    eps,
+                    eps_gradient,
+                    log_det_gradient,
+                    prior_kwargs,
+                    training,
+                    variables or [],
                 )
 
             return (eps, log_det), gradient
@@ -236,7 +254,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         return encode(h)
 
     def _encode_gradient(
-        self, eps, eps_gradient, log_det_gradient, prior_kwargs, training, variables
+        self, functions, eps, eps_gradient, log_det_gradient, prior_kwargs, training, variables
     ):
         latents, latent_gradients = self.layout.split(eps), self.layout.split(eps_gradient)
         h, h_gradient = latents.pop(), latent_gradients.pop()
@@ -249,7 +267,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
             # executor would run every rebuild first and hold all the activations at once.
             with tf.control_dependencies([h_gradient]):
                 h = tf.identity(h)
-            h, h_gradient, gradients = inverse_gradient_from_output(
+            h, h_gradient, gradients = functions.inverse_gradient_from_output(
                 layer, h, h_gradient, log_det_gradient, **kwargs
             )
             variable_gradients.update(gradients)

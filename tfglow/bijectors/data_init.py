@@ -6,6 +6,8 @@ A layer that initialises from the first batch it sees holds a boolean variable `
 replica holds the first replica's values.
 """
 
+import contextlib
+import threading
 from typing import Callable
 
 import tensorflow as tf
@@ -14,6 +16,9 @@ REPLICA_AGREED = dict(
     synchronization=tf.VariableSynchronization.ON_WRITE,
     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
 )
+
+
+_CALLER = threading.local()  # tf.distribute traces each replica in its own thread
 
 
 def in_replica_context() -> bool:
@@ -39,12 +44,45 @@ def maybe_initialize(layer, initialize: Callable[[], tf.Tensor]):
     in a conditional whose branch runs as a function call on every pass of every layer, a cost
     that shows at batch 1.
     """
-    if in_replica_context() or not layer.data_dependent_init:
-        return tf.debugging.Assert(
-            layer.initialized,
-            [
-                f"{layer.name} is not initialised: call GlowModel.initialize(images) (or fit) on "
-                "a batch of real images outside strategy.run, or restore a checkpoint"
-            ],
-        )
+    if not initializes(layer):
+        if getattr(_CALLER, "checks", False):
+            return layer.initialized.value()
+        return tf.debugging.Assert(layer.initialized, [f"{layer.name} {_NOT_INITIALISED}"])
     return tf.cond(layer.initialized, lambda: tf.constant(True), initialize)
+
+
+_NOT_INITIALISED = (
+    "is not initialised: call GlowModel.initialize(images) (or fit) on a batch of real images "
+    "outside strategy.run, or restore a checkpoint"
+)
+
+
+def initializes(layer) -> bool:
+    """Whether `maybe_initialize` builds `layer`'s initialisation here (else it checks the flag)."""
+    return layer.data_dependent_init and not in_replica_context()
+
+
+@contextlib.contextmanager
+def checked_by_caller():
+    """Within the block, `maybe_initialize` leaves the not-initialised check to the caller
+    (`check_initialized`), so that a layer's traced computation does not contain its name."""
+    previous = getattr(_CALLER, "checks", False)
+    _CALLER.checks = True
+    try:
+        yield
+    finally:
+        _CALLER.checks = previous
+
+
+def check_initialized(layers) -> tf.Operation | None:
+    """One check, for every layer of `layers` that `maybe_initialize` would check, that all are
+    initialised; the error names those that are not. `None` if no layer is checked."""
+    checked = [layer for layer in layers if not initializes(layer)]
+    if not checked:
+        return None
+    flags = tf.stack([layer.initialized.value() for layer in checked])
+    names = tf.constant([layer.name for layer in checked])
+    return tf.debugging.Assert(
+        tf.reduce_all(flags),
+        [tf.strings.reduce_join(tf.boolean_mask(names, ~flags), separator=", "), _NOT_INITIALISED],
+    )

@@ -1,0 +1,80 @@
+"""The reversible pass runs its layers through shared traced functions (`tfglow.layer_functions`):
+the training graph stops growing with depth, and a layer never runs another's computation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests import flow_testing
+from tfglow import GlowConfig, GlowModel, bijectors
+from tfglow.bijectors import data_init
+from tfglow.bijectors.joint_log_det import inverse_and_log_det
+from tfglow.layer_functions import _fingerprint
+
+TINY = dict(image_shape=(8, 8, 1), num_levels=2, hidden_channels=8, reversible_gradients=True)
+
+
+def _training_step_graph(depth: int, **changes):
+    """The graph of one reversible loss-and-gradients step of an initialised model."""
+    model = GlowModel(GlowConfig(**TINY, steps_per_level=depth, **changes))
+    images = flow_testing.random_pixels(batch=4, shape=TINY["image_shape"])
+    model.initialize(images)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model.bits_per_dim_and_latents(x, dequantize=True, seed=1)[0])
+        return tape.gradient(loss, model.trainable_variables)
+
+    return step.get_concrete_function(tf.TensorSpec([None, 8, 8, 1], tf.uint8)).graph
+
+
+@pytest.mark.parametrize("architecture", ["glow", "realnvp"])
+def test_deeper_flows_add_calls_not_function_bodies(architecture):
+    changes = {} if architecture == "glow" else dict(architecture="realnvp", permutation="none")
+    shallow, deep = _training_step_graph(2, **changes), _training_step_graph(6, **changes)
+
+    def bodies(graph):
+        library = graph.as_graph_def().library.function
+        return len(library), sum(len(function.node_def) for function in library)
+
+    assert bodies(deep) == bodies(shallow)
+    calls = [op for op in deep.get_operations() if op.type == "StatefulPartitionedCall"]
+    assert len(calls) > len(
+        [op for op in shallow.get_operations() if op.type == "StatefulPartitionedCall"]
+    )
+
+
+def _trace(layer, x):
+    """The fingerprint of `layer`'s x→z as `LayerFunctions` traces it (checks left outside)."""
+    if hasattr(layer, "data_dependent_init"):
+        layer.data_dependent_init = False
+    with data_init.checked_by_caller():
+        function = tf.function(
+            lambda variables, x: inverse_and_log_det(layer, x), autograph=False
+        ).get_concrete_function(list(layer.variables), tf.TensorSpec(x.shape, x.dtype))
+    return _fingerprint(function, layer)
+
+
+def test_only_layers_that_compute_the_same_thing_share_a_trace():
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 4, 4, 4)), tf.float32)
+    assert _trace(bijectors.ActNorm(4), x) == _trace(bijectors.ActNorm(4), x)
+    lu = [bijectors.InvertibleConv1x1LU(4, seed=seed) for seed in (1, 2)]
+    assert _trace(lu[0], x) == _trace(lu[1], x)  # their permutations are variables
+    shuffles = [bijectors.ShuffleChannels(4, seed=seed) for seed in (1, 2)]
+    assert _trace(shuffles[0], x) == _trace(shuffles[1], x)  # so are theirs
+    # A mask's parity is a Python value, so it is in the graph: the two never share.
+    masked = [
+        bijectors.MaskedAffineCoupling(4, 8, mask="checkerboard", parity=parity, seed=3)
+        for parity in (0, 1)
+    ]
+    assert _trace(masked[0], x) != _trace(masked[1], x)
+    assert _trace(bijectors.ActNorm(4), x) != _trace(lu[0], x)
+
+
+def test_an_uninitialised_reversible_model_names_its_layers_in_a_graph():
+    model = GlowModel(GlowConfig(**TINY, steps_per_level=2))
+    images = flow_testing.random_pixels(batch=4, shape=TINY["image_shape"])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[step_0_act_norm, .*\] \[is not initialised"):
+        tf.function(lambda x: model.log_prob(x))(images)
+    assert not model.is_initialized

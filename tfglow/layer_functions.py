@@ -1,0 +1,142 @@
+"""One traced function per distinct layer computation, called with each layer's own variables.
+
+The reversible pass (`Glow` with `reversible_gradients`) keeps no activations, so what still grows
+with the depth K is the training graph itself: traced inline, a level of K steps holds K copies of
+every layer's ops, and TensorFlow keeps each op twice over (in the traced Python graph, then as a
+kernel of the running graph). Here a layer's x→z pass and its backward step
+(`inverse_gradient_from_output`) are traced as functions whose arguments include the layer's
+variables. Two layers whose traces are the same graph (the same ops, attributes, constants and
+edges, names aside) share one function, called with each one's own variables, so the training graph
+holds one call per layer and one body per distinct computation: a level's K steps of flow need the
+bodies of one.
+
+The functions carry `_noinline`, which keeps them calls in the running graph (one executor per
+function body) instead of being inlined back into K copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import tensorflow as tf
+
+from tfglow.bijectors import data_init, joint_log_det
+
+_NO_INLINE = {"_noinline": True}
+
+
+class LayerFunctions:
+    """Runs layers through shared traced functions; one instance per trace of a pass.
+
+    The layers' not-initialised checks are left out of the functions (they name the layer, so no
+    two traces would match): call `data_init.check_initialized` on the flow's layers first.
+    A training-mode pass (`training=True`, a batch norm) runs inline: its batch statistics are
+    summed over replicas, which needs the replica context a function body does not have. So does
+    everything when executing eagerly, where no graph is kept and tracing would only cost time.
+    """
+
+    def __init__(self):
+        self._shared: dict[bytes, object] = {}
+        self._inline = tf.executing_eagerly()
+
+    def inverse_and_log_det(self, layer, x: tf.Tensor, **kwargs) -> tuple[tf.Tensor, tf.Tensor]:
+        """`joint_log_det.inverse_and_log_det(layer, x, **kwargs)` (x→z, outside TFP's cache)."""
+        if self._inline or kwargs.get("training"):
+            return joint_log_det.inverse_and_log_det(layer, x, **kwargs)
+        constants, tensors = _split_kwargs(kwargs)
+
+        def body(variables, x, tensors):
+            del variables  # the layer reads them; the call binds them to this call's arguments
+            return joint_log_det.inverse_and_log_det(layer, x, **constants, **tensors)
+
+        return self._call(body, layer, x, tensors)
+
+    def inverse_gradient_from_output(
+        self, layer, z: tf.Tensor, output_gradient: tf.Tensor, log_det_gradient: tf.Tensor, **kwargs
+    ):
+        """`joint_log_det.inverse_gradient_from_output(layer, ...)`: the rebuilt input x (z→x),
+        its gradient, and `{variable.ref(): gradient}` of the layer's trainable variables."""
+        if self._inline or kwargs.get("training"):
+            return joint_log_det.inverse_gradient_from_output(
+                layer, z, output_gradient, log_det_gradient, **kwargs
+            )
+        constants, tensors = _split_kwargs(kwargs)
+
+        def body(variables, z, output_gradient, log_det_gradient, tensors):
+            del variables
+            x, x_gradient, gradients = joint_log_det.inverse_gradient_from_output(
+                layer, z, output_gradient, log_det_gradient, **constants, **tensors
+            )
+            return x, x_gradient, [gradients.get(v.ref()) for v in layer.trainable_variables]
+
+        x, x_gradient, gradients = self._call(
+            body, layer, z, output_gradient, log_det_gradient, tensors
+        )
+        return x, x_gradient, dict(zip((v.ref() for v in layer.trainable_variables), gradients))
+
+    def _call(self, body, layer, *arguments):
+        variables = list(layer.variables)
+        specs = tf.nest.map_structure(_spec_without_batch, arguments)
+        with data_init.checked_by_caller():
+            traced = tf.function(
+                body, autograph=False, experimental_attributes=_NO_INLINE
+            ).get_concrete_function(variables, *specs)
+        function = self._shared.setdefault(_fingerprint(traced, layer), traced)
+        return function(variables, *arguments)
+
+
+def _split_kwargs(kwargs: dict) -> tuple[dict, dict]:
+    """Python values (traced into the function) and tensors (its arguments)."""
+    constants = {key: value for key, value in kwargs.items() if not tf.is_tensor(value)}
+    tensors = {key: value for key, value in kwargs.items() if tf.is_tensor(value)}
+    return constants, tensors
+
+
+def _spec_without_batch(value: tf.Tensor) -> tf.TensorSpec:
+    shape = value.shape
+    if shape.rank:
+        shape = tf.TensorShape([None]).concatenate(shape[1:])
+    return tf.TensorSpec(shape, value.dtype)
+
+
+def _fingerprint(function, layer) -> bytes:
+    """What the traced `function` computes, names aside: equal only for interchangeable traces.
+
+    It covers every op with its attributes and constants, every edge by position, any nested
+    function (their names are unique, so a trace with one is never shared), what the function
+    captures from outside (by identity), and the path, shape, dtype and trainability of each
+    variable argument (so that the variables bind in the same order).
+    """
+    graph_def = function.graph.as_graph_def()
+    position = {node.name: index for index, node in enumerate(graph_def.node)}
+
+    def source(name: str) -> tuple:
+        node, _, port = name.lstrip("^").partition(":")
+        return name.startswith("^"), position[node], port
+
+    nodes = [
+        (
+            node.op,
+            node.device,
+            [source(name) for name in node.input],
+            sorted(
+                (key, value.SerializeToString(deterministic=True))
+                for key, value in node.attr.items()
+                if key != "_class"  # colocation with named nodes
+            ),
+        )
+        for node in graph_def.node
+    ]
+    library = [f.SerializeToString(deterministic=True) for f in graph_def.library.function]
+    variables = [
+        (path, tuple(v.shape), v.dtype.name, v.trainable)
+        for path, v in layer._flatten(
+            predicate=_is_variable, with_path=True, expand_composites=True
+        )
+    ]
+    captures = [id(tensor) for tensor in function.captured_inputs]
+    return hashlib.sha256(repr((nodes, library, variables, captures)).encode()).digest()
+
+
+def _is_variable(value) -> bool:
+    return isinstance(value, tf.Variable)
