@@ -6,7 +6,8 @@
 
 For each K and mode (`standard` backprop, `reversible` gradients), a fresh subprocess builds the
 MNIST-size model (28×28×1, L=2, width 256, batch 64) with K steps per level, runs one training step
-through `GlowModel.fit` (tracing), then `--steps` more, and reports its peak resident set size
+through `GlowModel.fit` (tracing) with the recipe's Adam (`tfglow.recipe.make_optimizer`, as
+`training.train` uses), then `--steps` more, and reports its peak resident set size
 (`resource.getrusage(RUSAGE_SELF).ru_maxrss`), the peak before the first step (TensorFlow, the data
 and the variables), the median time of the timed steps, and the peak of TensorFlow's CPU allocator
 during the timed steps above what it held before them (`step_peak_tensors_mb`: activations and
@@ -48,6 +49,7 @@ def _child(preset: str, depth: int, network_dtype: str | None, steps: int, mode:
     import tf_keras
 
     from tfglow import GlowConfig, GlowModel, data
+    from tfglow.recipe import make_optimizer
 
     class StepTimes(tf_keras.callbacks.Callback):
         """Times each step; after the first (tracing) step, resets the allocator's peak."""
@@ -76,7 +78,7 @@ def _child(preset: str, depth: int, network_dtype: str | None, steps: int, mode:
             reversible_gradients=mode == "reversible",
         )
     )
-    model.compile(optimizer=tf_keras.optimizers.Adam(1e-4))
+    model.compile(optimizer=make_optimizer("adam", 1e-4))
     model.initialize(images[:BATCH_SIZE])
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(BATCH_SIZE).repeat()
     before = _peak_megabytes()
