@@ -9,7 +9,7 @@ from tensorflow_probability import bijectors as tfb
 
 from tfglow import checks
 from tfglow.architecture import SeedSequence, level_bijectors, preprocessing_bijector
-from tfglow.bijectors import ActNorm, BatchNormalization, TopPrior, data_init
+from tfglow.bijectors import ActNorm, BatchNormalization, TopPrior
 from tfglow.bijectors.batch_shapes import fold_batch, unfold_batch
 from tfglow.bijectors.joint_log_det import (
     JointLogDetMixin,
@@ -223,16 +223,16 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         A training-mode batch norm updates its averages in this pass only; its backward step
         reads the updated averages it normalised with.
 
-        Both passes run their layers through `LayerFunctions`, so that the K steps of a level
-        share one traced body and the graph does not grow with K either.
+        Under a gradient tape both passes run their layers through `LayerFunctions`, so that the
+        K steps of a level share one traced body and the training graph does not grow with K
+        either.
         """
-        functions = LayerFunctions()
-        check = data_init.check_initialized(self.data_dependent_layers)
+        functions = LayerFunctions(self.data_dependent_layers)
 
         @tf.custom_gradient
         def encode(images):
             with record.stop_recording():
-                with tf.control_dependencies([] if check is None else [check]):
+                with tf.control_dependencies(functions.checks):
                     images = tf.identity(images)
                 eps, log_det = self._encode(
                     images, prior_kwargs, training, functions.inverse_and_log_det

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 
 import tensorflow as tf
+from tensorflow.python.eager import record  # whether a gradient tape may record this pass
 
 from tfglow.bijectors import data_init, joint_log_det
 
@@ -28,16 +29,22 @@ _NO_INLINE = {"_noinline": True}
 class LayerFunctions:
     """Runs layers through shared traced functions; one instance per trace of a pass.
 
+    Only where a gradient tape may record: the training graph is what grows with K. A pass that
+    no tape watches (inference, a SavedModel's signatures, `evaluate`), or that executes eagerly,
+    where no graph is kept, runs its layers inline as before. A training-mode pass
+    (`training=True`, a batch norm) runs inline too: its batch statistics are summed over
+    replicas, which needs the replica context a function body does not have.
+
     The layers' not-initialised checks are left out of the functions (they name the layer, so no
-    two traces would match): call `data_init.check_initialized` on the flow's layers first.
-    A training-mode pass (`training=True`, a batch norm) runs inline: its batch statistics are
-    summed over replicas, which needs the replica context a function body does not have. So does
-    everything when executing eagerly, where no graph is kept and tracing would only cost time.
+    two traces would match); `checks` holds one check of all of `data_dependent_layers` instead,
+    for the caller to run first.
     """
 
-    def __init__(self):
+    def __init__(self, data_dependent_layers=()):
         self._shared: dict[bytes, object] = {}
-        self._inline = tf.executing_eagerly()
+        self._inline = tf.executing_eagerly() or not record.could_possibly_record()
+        check = None if self._inline else data_init.check_initialized(data_dependent_layers)
+        self.checks = [] if check is None else [check]
 
     def inverse_and_log_det(self, layer, x: tf.Tensor, **kwargs) -> tuple[tf.Tensor, tf.Tensor]:
         """`joint_log_det.inverse_and_log_det(layer, x, **kwargs)` (x→z, outside TFP's cache)."""
