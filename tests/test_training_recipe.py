@@ -31,7 +31,8 @@ def test_clipping_rescales_the_gradient_to_the_global_norm():
     optimizer = make_optimizer("adam", 1e-3, clip_norm=5.0)
     optimizer.apply_gradients(zip(gradients, weights))
     velocity = [v for v in optimizer.variables if "/v/" in v.name][0]
-    np.testing.assert_allclose(velocity.numpy(), (1 - 0.999) * np.array([3.0, 4.0]) ** 2, rtol=1e-5)
+    # rtol: the fused update forms 1 − β2 in float32, within 3e-5 of 0.001 (tfglow.recipe.Adam).
+    np.testing.assert_allclose(velocity.numpy(), (1 - 0.999) * np.array([3.0, 4.0]) ** 2, rtol=1e-4)
 
 
 def test_polyak_average_follows_the_weights_and_is_swapped_in_only_on_request():
