@@ -4,7 +4,8 @@
     python -m benchmarks.train_throughput --size cifar     # 32×32×3, L=3, K=8, width 256, batch 64
 
 Every variant is built once, warmed up, then timed in windows that alternate between the variants
-(ours float32, ours with bfloat16 coupling networks, TFP), so that the load of other processes on
+(ours float32, ours with bfloat16 coupling networks, TFP; optionally ours with tf_keras's Adam in
+place of the recipe's, or XLA), so that the load of other processes on
 this shared machine falls on all of them alike; each figure is the median over its windows.
 Ours is timed through `GlowModel.fit` itself (`fit(dataset, steps_per_epoch=window)` per window, on
 a cached dataset of real MNIST digits, or uniform noise at the CIFAR shape), from the start of the
@@ -36,6 +37,7 @@ from benchmarks.peers import (
     tfp_glow,
 )
 from tfglow import GlowConfig, GlowModel
+from tfglow.recipe import make_optimizer
 
 PRESETS = {"mnist": "mnist_cpu", "cifar": "cifar10_cpu"}
 VARIANTS = ("ours_float32", "ours_bfloat16", "tfp_glow")
@@ -55,8 +57,18 @@ class _StepClock(tf_keras.callbacks.Callback):
         self.end = time.perf_counter()
 
 
-def _ours(config: GlowConfig, images: np.ndarray, batch_size: int, jit_compile: bool):
+def _ours(
+    config: GlowConfig,
+    images: np.ndarray,
+    batch_size: int,
+    jit_compile: bool,
+    keras_adam: bool = False,
+):
     """A window runner for `GlowModel.fit`: `run(steps)` trains `steps` steps in one `fit` call.
+
+    The optimizer is the recipe's Adam (`tfglow.recipe.make_optimizer`, one fused update op per
+    variable), as `training.train` uses; with `keras_adam`, `tf_keras.optimizers.Adam`, as TFP's
+    step uses.
 
     Returns `(loss, seconds)` with the seconds of the steps themselves: a `fit` call also spends
     up to ≈ 4 s after its last step tearing down its tf.data iterator (autotuning threads,
@@ -64,7 +76,12 @@ def _ours(config: GlowConfig, images: np.ndarray, batch_size: int, jit_compile: 
     otherwise count ten-fold against the per-step figure. The whole call is reported beside it.
     """
     model = GlowModel(config)
-    model.compile(optimizer=tf_keras.optimizers.Adam(LEARNING_RATE), jit_compile=jit_compile)
+    optimizer = (
+        tf_keras.optimizers.Adam(LEARNING_RATE)
+        if keras_adam
+        else make_optimizer("adam", LEARNING_RATE)
+    )
+    model.compile(optimizer=optimizer, jit_compile=jit_compile)
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size, drop_remainder=True)
     dataset = dataset.cache().repeat()
     clock = _StepClock()
@@ -130,6 +147,9 @@ def measure(
             config.replace(network_dtype="bfloat16"), images, batch_size, jit_compile=False
         ),
         "ours_float32_xla": lambda: _ours(config, images, batch_size, jit_compile=True),
+        "ours_float32_keras_adam": lambda: _ours(
+            config, images, batch_size, jit_compile=False, keras_adam=True
+        ),
         "tfp_glow": lambda: _tfp(size, images, batch_size, seed, jit_compile=False),
         "tfp_glow_xla": lambda: _tfp(size, images, batch_size, seed, jit_compile=True),
     }
@@ -199,7 +219,8 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--variants",
         default=",".join(VARIANTS),
-        help=f"comma-separated, from {VARIANTS} and ours_float32_xla, tfp_glow_xla",
+        help=f"comma-separated, from {VARIANTS} and ours_float32_xla, ours_float32_keras_adam, "
+        "tfp_glow_xla",
     )
     parser.add_argument("--warmup-steps", type=int, default=5)
     parser.add_argument("--windows", type=int, default=7)
