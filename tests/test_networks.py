@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from tests import flow_testing
+from tfglow.bijectors import networks
 from tfglow.bijectors.networks import Conv2D, GlowCouplingNetwork, ZeroConv2D
 
 _images = functools.partial(flow_testing.normal_tensor, shape=(2, 4, 4, 3))
@@ -113,3 +114,27 @@ def test_coupling_network_in_tf_function_with_unknown_batch():
 def test_constructor_errors_name_the_value(make):
     with pytest.raises(ValueError, match=">= 1, got 0"):
         make()
+
+
+@pytest.mark.parametrize("kernel_size", [1, 3])
+def test_conv_bias_relu_equals_the_convolution_and_so_do_its_gradients(kernel_size):
+    # A 1×1 kernel runs as a MatMul over the pixels; its values and gradients are the conv's.
+    rng = np.random.default_rng(0)
+    h = tf.constant(rng.normal(size=(2, 5, 5, 3)), tf.float64)
+    kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 3, 4)), tf.float64)
+    bias = tf.constant(rng.normal(size=(4,)), tf.float64)
+    upstream = tf.constant(rng.normal(size=(2, 5, 5, 4)), tf.float64)
+
+    def value_and_gradients(function):
+        with tf.GradientTape() as tape:
+            tape.watch([h, kernel, bias])
+            out = function(h, kernel, bias)
+        return [out, *tape.gradient(out, [h, kernel, bias], output_gradients=upstream)]
+
+    got = value_and_gradients(networks._conv_bias_relu)
+    want = value_and_gradients(
+        lambda h, k, b: tf.nn.relu(tf.nn.conv2d(h, k, strides=1, padding="SAME") + b)
+    )
+    assert float(tf.reduce_max(want[0])) > 0  # some units are active
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12, atol=1e-12)

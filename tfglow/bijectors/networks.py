@@ -229,4 +229,21 @@ def _conv_act_norm_relu(h: tf.Tensor, conv: Conv2D, act_norm) -> tf.Tensor:
     with tf.control_dependencies([initialized]):
         scale = tf.exp(act_norm.log_scale)
         kernel, bias = tf.cast(conv.kernel * scale, h.dtype), tf.cast(act_norm.loc * scale, h.dtype)
-        return tf.nn.relu(tf.nn.bias_add(_conv2d(h, kernel), bias))
+        return _conv_bias_relu(h, kernel, bias)
+
+
+def _conv_bias_relu(h: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+    """`relu(conv(h, kernel) + bias)`; a 1×1 kernel runs as one matrix product over the pixels.
+
+    A 1×1 convolution is `[N·H·W, C_in] @ [C_in, C_out]`, and so are its two gradients (with a
+    transpose). Written as `MatMul`, Grappler still fuses bias and ReLU, and on CPU oneDNN's matrix
+    products run these sizes faster than its 1×1 convolution and, above all, its filter gradient
+    (`benchmarks/README.md`).
+    """
+    if kernel.shape[0] == 1 and kernel.shape[1] == 1:
+        channels_in, channels_out = kernel.shape[2], kernel.shape[3]
+        pixels = tf.reshape(h, [-1, channels_in])
+        out = tf.matmul(pixels, tf.reshape(kernel, [channels_in, channels_out]))
+        out = tf.nn.relu(tf.nn.bias_add(out, bias))
+        return tf.reshape(out, tf.concat([tf.shape(h)[:-1], [channels_out]], axis=0))
+    return tf.nn.relu(tf.nn.bias_add(_conv2d(h, kernel), bias))
