@@ -59,6 +59,16 @@ def randomize_variables(module: tf.Module, seed: int = 0, stddev: float = 0.1):
             variable.assign(True)
 
 
+def network_ops(function, spec) -> list[str]:
+    """The sorted types of the coupling-network ops that `function`, traced on `spec`, runs.
+
+    Those are `Conv2D` and `MatMul` (Glow's network runs its 1×1 convolution as one), so one
+    evaluation of Glow's network is `["Conv2D", "Conv2D", "MatMul"]`.
+    """
+    graph = tf.function(function).get_concrete_function(spec).graph
+    return sorted(op.type for op in graph.get_operations() if op.type in ("Conv2D", "MatMul"))
+
+
 def fresh(tensor) -> tf.Tensor:
     """A new tensor with the value of `tensor`.
 
