@@ -175,6 +175,16 @@ def test_fit_on_uint8_array_initializes_and_lowers_bits_per_dim():
     assert after < before - 0.5, (before, after)
 
 
+def test_fit_traces_its_train_step_once():
+    # Adam's slots created inside the first trace would make `tf.function` trace the step again
+    # (and keep both graphs: 200 MB and a minute of tracing at K=64, `benchmarks/README.md`).
+    model = GlowModel(CONFIG)
+    model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
+    model.fit(_images(seed=0, batch=64), batch_size=32, epochs=2, verbose=0)
+    assert model.train_function.experimental_get_tracing_count() == 1
+    assert len(model.optimizer.variables()) == 1 + 2 * len(model.trainable_variables)
+
+
 def test_class_conditional_model_takes_labels_everywhere():
     config = CONFIG.replace(num_classes=3)
     model = _randomized_model(config)

@@ -69,13 +69,20 @@ class GlowModel(PixelFlow, tf_keras.Model):
         return [self.bits_per_dim_tracker, self.classifier_bits_tracker]
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
-        """`tf_keras.Model.fit` on uint8 images (and labels), after ActNorm's data-dependent init.
+        """`tf_keras.Model.fit` on uint8 images (and labels), after ActNorm's data-dependent init
+        and with the optimizer's slots built.
 
         A Keras 3 callback is refused by name.
         """
         keras_mixing.refuse_other_keras_callbacks(kwargs.get("callbacks"), TF_KERAS)
         if not self.is_initialized:
             self.initialize(*first_batch(x, y, batch_size))
+        optimizer = getattr(self, "optimizer", None)
+        if isinstance(optimizer, tf_keras.optimizers.Optimizer):
+            # Slots created inside the first trace of the train function make `tf.function` trace
+            # the whole step a second time and keep both graphs; built here, it traces once.
+            with self.distribute_strategy.scope():
+                optimizer.build(self.trainable_variables)
         return super().fit(x, y, batch_size=batch_size, **kwargs)
 
     def train_step(self, data):
