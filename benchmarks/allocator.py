@@ -3,8 +3,9 @@
     python -m benchmarks.allocator --rounds 3 --steps 150
 
 Each round runs every variant once, in turn, as a fresh process that trains the main job's model
-(`mnist_cpu` with 64-wide coupling networks, batch 64, real MNIST) for one warm-up step and then
-`--steps` timed steps, and reports images/s and the process's user and kernel CPU seconds:
+(`mnist_cpu` with 64-wide coupling networks, batch 64, real MNIST, `timed_fit.py`) for one warm-up
+step and then `--steps` timed steps, and reports images/s and the process's user and kernel CPU
+seconds:
 
 * `glibc`: the C library's allocator as it comes;
 * `glibc_tuned`: glibc with large mmap and trim thresholds and top padding (`MALLOC_*_`), so that
@@ -22,13 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks import timed_fit
 from benchmarks.peers import bench_common
 from tfglow.allocator import GLIBC_TUNING
 
@@ -40,47 +40,15 @@ VARIANTS = {
     "tcmalloc": {"LD_PRELOAD": f"{LIBRARIES}/libtcmalloc_minimal.so.4"},
     "jemalloc": {"LD_PRELOAD": f"{LIBRARIES}/libjemalloc.so.2"},
 }
-BATCH_SIZE = 64
+MAIN_JOB_WIDTH = 64  # the coupling networks' width in `training/main.sh`
 
 
 def _child(steps: int) -> None:
-    import tensorflow as tf
-    import tf_keras
-
-    from tfglow import GlowConfig, GlowModel, data
-    from tfglow.allocator import tune_glibc
-
     if os.environ.get("TFGLOW_BENCH_MALLOPT"):
+        from tfglow.allocator import tune_glibc
+
         tune_glibc()
-
-    class StepTimes(tf_keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.seconds.append(time.perf_counter() - self.started)
-
-    images = data.load_numpy("mnist", "train", limit=BATCH_SIZE * (steps + 1))
-    model = GlowModel(GlowConfig.preset("mnist_cpu", hidden_channels=64))
-    model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
-    model.initialize(images[:BATCH_SIZE])
-    timer = StepTimes()
-    timer.seconds = []
-    dataset = tf.data.Dataset.from_tensor_slices(images).batch(BATCH_SIZE)
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    model.fit(dataset, epochs=1, verbose=0, callbacks=[timer])
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    timed = timer.seconds[1:]
-    print(
-        json.dumps(
-            dict(
-                images_per_second=round(BATCH_SIZE * len(timed) / sum(timed), 1),
-                user_seconds=round(after.ru_utime - before.ru_utime, 1),
-                kernel_seconds=round(after.ru_stime - before.ru_stime, 1),
-                steps=len(timed),
-            )
-        )
-    )
+    timed_fit.run(steps, hidden_channels=MAIN_JOB_WIDTH)
 
 
 def main(argv=None) -> None:
