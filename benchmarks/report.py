@@ -269,18 +269,50 @@ def _drift_row() -> list[str]:
     ]
 
 
-def _allocator_row() -> list[str]:
-    record = _load("allocator.json")
+def _process_setting_row(name: str, what: str, baseline: str, benchmark: str) -> list[str]:
+    """A row of an A/B over process settings (`allocator.py`, `threads.py`): each variant's
+    median images/s and its ratio to `baseline`'s."""
+    record = _load(name)
     if not record:
-        return ["Training img/s by allocator", MISSING, MISSING, MISSING,
-                "`python -m benchmarks.allocator`", MISSING]  # fmt: skip
-    medians, ratios = record["median_images_per_second"], record["ratio_to_glibc"]
+        return [what, MISSING, MISSING, MISSING, f"`python -m benchmarks.{benchmark}`", MISSING]
+    medians = record["median_images_per_second"]
+    ratios = record.get("ratio_to_glibc") or record.get("ratio_to_default", {})
     return [
-        f"Training img/s by allocator, main job's model, median of {record['rounds']} "
-        "alternating rounds",
-        ", ".join(f"{name} {medians[name]:.0f}" for name in medians if name != "glibc"),
-        f"glibc {medians['glibc']:.0f}",
-        ", ".join(f"{name} {ratios[name]:.2f}×" for name in ratios if name != "glibc"),
+        f"{what}, {record['model']}, median of {record['rounds']} alternating rounds",
+        ", ".join(
+            f"{variant} {rate:.0f}" for variant, rate in medians.items() if variant != baseline
+        ),
+        f"{baseline} {medians[baseline]:.0f}",
+        ", ".join(
+            f"{variant} {ratio:.2f}×" for variant, ratio in ratios.items() if variant != baseline
+        ),
+        f"`{record['command']}`",
+        _date(record),
+    ]
+
+
+def _network_dtypes_row() -> list[str]:
+    record = _load("network_dtypes.json")
+    what = "Main job with float32 vs bfloat16 coupling networks, same wall-clock budget"
+    if not record:
+        return [what, MISSING, MISSING, MISSING,
+                "`python -m benchmarks.network_dtypes --minutes 5`", MISSING]  # fmt: skip
+    runs = {run["network_dtype"]: run for run in record["runs"]}
+
+    def cell(run: dict) -> str:
+        if "test_bits_per_dim" not in run:
+            return "failed"
+        return (
+            f"{run['test_bits_per_dim']:.3f} bits/dim, {run['steps']:,} steps "
+            f"({run['steps_per_second']:.2f}/s), {run['exact_round_trips']} exact"
+        )
+
+    float32, bfloat16 = runs.get("float32", {}), runs.get("bfloat16", {})
+    return [
+        f"{what} ({record['minutes']:g} min, [plot](results/{record['plot']}))",
+        f"bfloat16: {cell(bfloat16)}",
+        f"float32: {cell(float32)}",
+        _ratio(bfloat16.get("steps_per_second"), float32.get("steps_per_second")) + " steps/s",
         f"`{record['command']}`",
         _date(record),
     ]
@@ -460,7 +492,12 @@ def table() -> str:
         *_memory_rows(),
         *_memory_rows("memory_cifar10.json"),
         _drift_row(),
-        _allocator_row(),
+        _process_setting_row("allocator.json", "Training img/s by allocator", "glibc", "allocator"),
+        *(
+            _process_setting_row(name, "Training img/s by thread pools", "default", "threads")
+            for name in ("threads.json", "threads_main_job.json")
+        ),
+        _network_dtypes_row(),
         *_architectures_rows(),
         _realnvp_parts_row(),
         _permutations_row(),
