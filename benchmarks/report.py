@@ -462,6 +462,22 @@ def _inference_rows() -> list[list[str]]:
     return rows
 
 
+def _batch1_kernels_row() -> list[str]:
+    record = _load("batch1_kernels.json")
+    what = "One coupling network's kernels at batch 1 (µs each), TensorFlow vs PyTorch"
+    if not record:
+        return _missing_row(what, "python -m benchmarks.batch1_kernels --rounds 3")
+    rows = record["rows"]
+    return [
+        what,
+        ", ".join(f"{r['kernel']} {r['tensorflow_us']:.0f}" for r in rows),
+        ", ".join(f"{r['torch_us']:.0f}" for r in rows),
+        ", ".join(f"{r['tensorflow_over_torch']:.2f}×" for r in rows),
+        f"`{record['command']}`",
+        _date(record),
+    ]
+
+
 def _temperature_row() -> list[str]:
     record = _load("temperature.json")
     command = (record or {}).get("command", "python -m benchmarks.temperature --model-dir DIR")
@@ -503,6 +519,7 @@ def table() -> str:
         _permutations_row(),
         *_depth_rows(),
         *_inference_rows(),
+        _batch1_kernels_row(),
         _temperature_row(),
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
