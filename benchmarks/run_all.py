@@ -3,16 +3,19 @@
     python -m benchmarks.run_all                 # ≈ 35–45 min on the 2-core machine, quiet
     python -m benchmarks.run_all --budget        # also the two 20-minute likelihood runs (+45 min)
     python -m benchmarks.run_all --papers        # also the papers' comparisons (+≈ 2 h)
+    python -m benchmarks.run_all --settings      # also allocator, threads, dtypes (+≈ 40 min)
     python -m benchmarks.run_all --only table    # rebuild the table from benchmarks/results/*.json
 
 Steps run one after another (never two at once: they would share the two cores):
 peer TFP Glow (both tf.function forms), ours vs TFP throughput at both sizes (alternating windows,
 one process each), the PyTorch peer's throughput (if its virtualenv exists), the bfloat16 loss
-curve check, exactness, serving latency, memory, inference speed against the peers, with
-`--budget` the likelihood budget runs (ours, then the PyTorch peer's), and with `--papers` the
-papers' comparisons (NICE vs RealNVP vs Glow, RealNVP's parts, temperature, Glow's Fig. 3,
-depth). Exactness and serving use the budget run's checkpoint when it exists, so run with
-`--budget` first on a fresh machine for the trained-checkpoint figures.
+curve check, exactness, serving latency, memory, inference speed against the peers, the batch-1
+kernels beside PyTorch's, with `--budget` the likelihood budget runs (ours, then the PyTorch
+peer's), with `--papers` the papers' comparisons (NICE vs RealNVP vs Glow, RealNVP's parts,
+temperature, Glow's Fig. 3, depth), and with `--settings` the A/Bs of the allocator, the thread
+pools (widths 256 and 64) and float32 vs bfloat16 networks on the main job. Exactness and
+serving use the budget run's checkpoint when it exists, so run with `--budget` first on a fresh
+machine for the trained-checkpoint figures.
 """
 
 from __future__ import annotations
@@ -126,7 +129,28 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
         ("serving", [python, "benchmarks.serving_latency"], {}),
         ("memory", [python, "benchmarks.memory"], {}),
         ("inference", [python, "benchmarks.inference_speed"], {}),
+        ("batch1_kernels", [python, "benchmarks.batch1_kernels"], {}),
     ]
+    if args.settings:
+        steps += [
+            ("allocator", [python, "benchmarks.allocator"], {}),
+            ("threads", [python, "benchmarks.threads"], {}),
+            (
+                "threads_main_job",
+                [
+                    python,
+                    "benchmarks.threads",
+                    "--width",
+                    "64",
+                    "--steps",
+                    "100",
+                    "--output",
+                    "threads_main_job.json",
+                ],
+                {},
+            ),
+            ("network_dtypes", [python, "benchmarks.network_dtypes", "--minutes", "5"], {}),
+        ]
     if args.papers:
         steps += [
             ("architectures", [python, "benchmarks.architectures", "--minutes", "12"], {}),
@@ -147,6 +171,12 @@ def main(argv=None) -> None:
         "--papers",
         action="store_true",
         help="also the papers' comparisons: architectures, temperature, permutations, depth",
+    )
+    parser.add_argument(
+        "--settings",
+        action="store_true",
+        help="also the A/Bs of process settings and network dtype: allocator, threads, "
+        "network_dtypes",
     )
     parser.add_argument(
         "--clock",

@@ -177,7 +177,7 @@ def test_fit_on_uint8_array_initializes_and_lowers_bits_per_dim():
 
 def test_fit_traces_its_train_step_once():
     # Adam's slots created inside the first trace would make `tf.function` trace the step again
-    # (and keep both graphs: 200 MB and a minute of tracing at K=64, `benchmarks/README.md`).
+    # and keep both graphs (`benchmarks/README.md`, the reversible training graph).
     model = GlowModel(CONFIG)
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
     model.fit(_images(seed=0, batch=64), batch_size=32, epochs=2, verbose=0)
