@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfglow.recipe import restore_model
@@ -56,6 +57,9 @@ def _environment():
     return environment
 
 
+# Slow: two training processes, one killed. The fast suite covers resuming in-process
+# (`test_training_run.py`) and killed saves (`test_multi_worker.py`).
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_checkpoint_with_the_same_command(tmp_path):
     checkpoint_dir = os.path.join(tmp_path, "checkpoints")
     process = subprocess.Popen(
