@@ -21,9 +21,7 @@ Writes `benchmarks/results/<--output>`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -69,35 +67,17 @@ def main(argv=None) -> None:
         for name in args.variants.split(",")
         if not VARIANTS[name].get("LD_PRELOAD") or os.path.exists(VARIANTS[name]["LD_PRELOAD"])
     ]
-    runs = {name: [] for name in variants}
-    for round_number in range(args.rounds):
-        for name in variants:
-            environment = {**os.environ, **VARIANTS[name]}
-            process = bench_common.run_module(
-                "benchmarks.allocator",
-                "--child",
-                str(args.steps),
-                capture_output=True,
-                text=True,
-                env=environment,
-                check=True,
-            )
-            runs[name].append(json.loads(process.stdout.strip().splitlines()[-1]))
-            print(round_number, name, runs[name][-1], flush=True)
-    medians = {
-        name: statistics.median(run["images_per_second"] for run in results)
-        for name, results in runs.items()
-    }
     record = dict(
         benchmark="allocator",
         model="mnist_cpu, hidden_channels=64, batch 64 (the main job's)",
         steps=args.steps,
         rounds=args.rounds,
-        runs=runs,
-        median_images_per_second=medians,
-        ratio_to_glibc={name: round(value / medians["glibc"], 3) for name, value in medians.items()}
-        if "glibc" in medians
-        else {},
+        **timed_fit.alternate(
+            "benchmarks.allocator",
+            {name: ([str(args.steps)], VARIANTS[name]) for name in variants},
+            args.rounds,
+            baseline="glibc",
+        ),
         command="python -m benchmarks.allocator " + " ".join(sys.argv[1:]),
         machine=bench_common.machine_info(),
         date=bench_common.now_iso(),

@@ -23,7 +23,6 @@ held-out curve. Writes `benchmarks/results/architectures.json` and `architecture
 from __future__ import annotations
 
 import argparse
-import os
 
 from benchmarks import budget_training
 
@@ -49,25 +48,14 @@ def main(argv=None) -> None:
     unknown = sorted(set(names) - set(ARCHITECTURES))
     if unknown:
         parser.error(f"unknown architectures {unknown}; choose from {sorted(ARCHITECTURES)}")
-    records = []
-    for name in names:
-        config, changes = ARCHITECTURES[name]
-        record = budget_training.run(
-            config, changes, os.path.join(args.work_dir, name), minutes=args.minutes
-        )
-        records.append(dict(architecture=name, **record))
-        print(records[-1], flush=True)
-    budget_training.plot_and_emit(
+    budget_training.compare(
         "architectures",
         args.output,
-        records,
-        lambda path: budget_training.plot_curves(
-            records,
-            lambda r: f"{r['architecture']} ({r.get('test_bits_per_dim', float('nan')):.3f})",
-            "NICE vs RealNVP vs Glow on MNIST, same wall-clock budget",
-            path,
-        ),
-        minutes=args.minutes,
+        "architecture",
+        {name: ARCHITECTURES[name] for name in names},
+        args.work_dir,
+        args.minutes,
+        "NICE vs RealNVP vs Glow on MNIST, same wall-clock budget",
     )
 
 

@@ -67,6 +67,32 @@ def plot_and_emit(benchmark: str, output: str, runs: list[dict], draw, **fields)
     bench_common.emit(record, output)
 
 
+def compare(
+    benchmark: str, output: str, key: str, runs: dict, work_dir: str, minutes: float, title: str
+) -> None:
+    """Trains each of `runs` (`{name: (training config, GlowConfig changes)}`) for `minutes` in
+    turn, each in its own process under `work_dir/name`, then plots their curves (labelled with
+    the name and the final held-out bits/dim) and writes `output`; each record names its run under
+    `key`. One driver for the comparisons whose runs differ only in what they train."""
+    records = []
+    for name, (config, changes) in runs.items():
+        record = run(config, changes, os.path.join(work_dir, name), minutes=minutes)
+        records.append({key: name, **record})
+        print(records[-1], flush=True)
+    plot_and_emit(
+        benchmark,
+        output,
+        records,
+        lambda path: plot_curves(
+            records,
+            lambda r: f"{r[key]} ({r.get('test_bits_per_dim', float('nan')):.3f})",
+            title,
+            path,
+        ),
+        minutes=minutes,
+    )
+
+
 def plot_curves(records: list[dict], label, title: str, path: str, style=None) -> None:
     """Held-out bits/dim against steps and against minutes, one curve per record.
 

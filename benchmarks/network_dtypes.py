@@ -15,7 +15,6 @@ the held-out curve. The machine record says whether this CPU computes bfloat16 n
 from __future__ import annotations
 
 import argparse
-import os
 
 from benchmarks import budget_training
 
@@ -31,25 +30,17 @@ def main(argv=None) -> None:
     parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR)
     parser.add_argument("--output", default="network_dtypes.json")
     args = parser.parse_args(argv)
-    records = []
-    for dtype in NETWORK_DTYPES:
-        changes = {} if dtype == "float32" else {"network_dtype": dtype}
-        record = budget_training.run(
-            "mnist_cpu", changes, os.path.join(args.work_dir, dtype), minutes=args.minutes
-        )
-        records.append(dict(network_dtype=dtype, **record))
-        print(records[-1], flush=True)
-    budget_training.plot_and_emit(
+    budget_training.compare(
         "network_dtypes",
         args.output,
-        records,
-        lambda path: budget_training.plot_curves(
-            records,
-            lambda r: f"{r['network_dtype']} ({r.get('test_bits_per_dim', float('nan')):.3f})",
-            "The main job with float32 and bfloat16 coupling networks, same wall-clock budget",
-            path,
-        ),
-        minutes=args.minutes,
+        "network_dtype",
+        {
+            dtype: ("mnist_cpu", {} if dtype == "float32" else {"network_dtype": dtype})
+            for dtype in NETWORK_DTYPES
+        },
+        args.work_dir,
+        args.minutes,
+        "The main job with float32 and bfloat16 coupling networks, same wall-clock budget",
     )
 
 

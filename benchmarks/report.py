@@ -276,7 +276,7 @@ def _process_setting_row(name: str, what: str, baseline: str, benchmark: str) ->
     if not record:
         return [what, MISSING, MISSING, MISSING, f"`python -m benchmarks.{benchmark}`", MISSING]
     medians = record["median_images_per_second"]
-    ratios = record.get("ratio_to_glibc") or record.get("ratio_to_default", {})
+    ratios = record.get(f"ratio_to_{baseline}", {})
     return [
         f"{what}, {record['model']}, median of {record['rounds']} alternating rounds",
         ", ".join(

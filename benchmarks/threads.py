@@ -17,9 +17,7 @@ Writes `benchmarks/results/<--output>`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -57,36 +55,20 @@ def main(argv=None) -> None:
     if args.child:
         _child(*args.child)
         return
-    variants = args.variants.split(",")
-    runs = {name: [] for name in variants}
-    for round_number in range(args.rounds):
-        for name in variants:
-            process = bench_common.run_module(
-                "benchmarks.threads",
-                "--child",
-                *map(str, (args.steps, args.width, *VARIANTS[name])),
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            runs[name].append(json.loads(process.stdout.strip().splitlines()[-1]))
-            print(round_number, name, runs[name][-1], flush=True)
-    medians = {
-        name: statistics.median(run["images_per_second"] for run in results)
-        for name, results in runs.items()
-    }
     record = dict(
         benchmark="threads",
         model=f"mnist_cpu, hidden_channels={args.width}, batch 64, the recipe's Adam",
         steps=args.steps,
         rounds=args.rounds,
-        runs=runs,
-        median_images_per_second=medians,
-        ratio_to_default={
-            name: round(value / medians["default"], 3) for name, value in medians.items()
-        }
-        if "default" in medians
-        else {},
+        **timed_fit.alternate(
+            "benchmarks.threads",
+            {
+                name: ([str(v) for v in (args.steps, args.width, *VARIANTS[name])], {})
+                for name in args.variants.split(",")
+            },
+            args.rounds,
+            baseline="default",
+        ),
         command="python -m benchmarks.threads " + " ".join(sys.argv[1:]),
         machine=bench_common.machine_info(),
         date=bench_common.now_iso(),

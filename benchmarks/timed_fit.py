@@ -1,7 +1,8 @@
 """The training run the process-setting A/B benchmarks time: one `GlowModel.fit` in this process.
 
-`allocator.py` and `threads.py` start this in a fresh process per variant, since what they vary
-(the allocator, TensorFlow's thread pools) is fixed when a process starts. It trains `mnist_cpu`
+`allocator.py` and `threads.py` start this in a fresh process per variant (`alternate`), since
+what they vary (the allocator, TensorFlow's thread pools) is fixed when a process starts. `run`
+trains `mnist_cpu`
 (real MNIST, batch 64) with the recipe's Adam (`tfglow.recipe.make_optimizer`, as
 `training.train` uses) for one warm-up step and then `steps` timed steps, and prints one JSON line:
 images/s over the timed steps and the process's user and kernel CPU seconds during `fit`.
@@ -10,10 +11,48 @@ images/s over the timed steps and the process's user and kernel CPU seconds duri
 from __future__ import annotations
 
 import json
+import os
 import resource
+import statistics
 import time
 
+from benchmarks.peers import bench_common
+
 BATCH_SIZE = 64
+
+
+def alternate(module: str, variants: dict, rounds: int, baseline: str) -> dict:
+    """Runs `python -m module --child ARGUMENTS` once per variant in each of `rounds` rounds, the
+    variants in turn, each a fresh process with its environment additions (`variants`:
+    `{name: (arguments, environment)}`), and prints each child's JSON line as it comes.
+
+    Returns the fields every such A/B records: `runs` (each variant's JSON lines),
+    `median_images_per_second`, and `ratio_to_<baseline>` (empty if `baseline` did not run).
+    """
+    runs = {name: [] for name in variants}
+    for round_number in range(rounds):
+        for name, (arguments, environment) in variants.items():
+            process = bench_common.run_module(
+                module,
+                "--child",
+                *arguments,
+                capture_output=True,
+                text=True,
+                env={**os.environ, **environment},
+                check=True,
+            )
+            runs[name].append(json.loads(process.stdout.strip().splitlines()[-1]))
+            print(round_number, name, runs[name][-1], flush=True)
+    medians = {
+        name: statistics.median(run["images_per_second"] for run in results)
+        for name, results in runs.items()
+    }
+    ratios = (
+        {name: round(value / medians[baseline], 3) for name, value in medians.items()}
+        if baseline in medians
+        else {}
+    )
+    return {"runs": runs, "median_images_per_second": medians, f"ratio_to_{baseline}": ratios}
 
 
 def run(steps: int, hidden_channels: int) -> None:
