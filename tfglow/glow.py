@@ -229,11 +229,30 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         either.
         """
         functions = LayerFunctions(self.data_dependent_layers)
-        with record.VariableWatcher() as watcher, record.stop_recording():
+        with record.stop_recording():
             with tf.control_dependencies(functions.checks):
                 images = tf.identity(h)
             eps, log_det = self._encode(images, prior_kwargs, training, functions.inverse_and_log_det)
-        variables = sorted(watcher.watched_variables(), key=lambda v: v.name)
+        if record.could_possibly_record():
+            self._record_reversible_gradient(functions, h, eps, log_det, prior_kwargs, training)
+        return eps, log_det
+
+    def _record_reversible_gradient(self, functions, h, eps, log_det, prior_kwargs, training):
+        """Records the x→z pass on the gradient tapes as one op from `h` and the variables.
+
+        The variables are the layers' own (the gradients are keyed by them). A variable stands
+        in the op by its handle, as in its read; `tf.custom_gradient` would read every variable
+        twice and feed a zero tensor back through an IdentityN, three graph nodes per variable
+        that the training graph keeps. A mirrored variable has a handle only in a replica
+        context; in the cross-replica one its read stands for it.
+        """
+        variables = self.trainable_variables
+        if tf.distribute.in_cross_replica_context():
+            inputs = [tf.convert_to_tensor(variable) for variable in variables]
+        else:
+            for variable in variables:
+                tape.variable_accessed(variable)
+            inputs = [variable.handle for variable in variables]
 
         def gradient(eps_gradient, log_det_gradient):
             h_gradient, variable_gradients = self._encode_gradient(
@@ -241,18 +260,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
             )
             return [h_gradient, *variable_gradients]
 
-        # Recorded as one op from the images and the variables' handles, as a variable's read
-        # is: `tf.custom_gradient` would also read every variable twice and feed zeros back
-        # through an IdentityN, three graph nodes per variable that the training graph keeps.
-        for variable in variables:
-            tape.variable_accessed(variable)
-        record.record_operation(
-            "GlowReversibleEncode",
-            [eps, log_det],
-            [h, *(variable.handle for variable in variables)],
-            gradient,
-        )
-        return eps, log_det
+        record.record_operation("GlowReversibleEncode", [eps, log_det], [h, *inputs], gradient)
 
     def _encode_gradient(
         self, functions, eps, eps_gradient, log_det_gradient, prior_kwargs, training, variables
