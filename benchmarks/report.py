@@ -478,6 +478,25 @@ def _batch1_kernels_row() -> list[str]:
     ]
 
 
+def _shared_layer_calls_row() -> list[str]:
+    record = _load("shared_layer_calls.json")
+    what = (
+        "In-memory inference, reversible flow (shared layer functions) vs standard (inline), "
+        "mnist_cpu, ms per call"
+    )
+    if not record:
+        return _missing_row(what, "python -m benchmarks.shared_layer_calls --rounds 3")
+    rows = record["rows"]
+    return [
+        what,
+        ", ".join(f"{r['call']} {r['shared_ms']:.1f}" for r in rows),
+        ", ".join(f"{r['inline_ms']:.1f}" for r in rows),
+        ", ".join(f"{r['shared_over_inline']:.2f}×" for r in rows),
+        f"`{record['command']}`",
+        _date(record),
+    ]
+
+
 def _temperature_row() -> list[str]:
     record = _load("temperature.json")
     command = (record or {}).get("command", "python -m benchmarks.temperature --model-dir DIR")
@@ -520,6 +539,7 @@ def table() -> str:
         *_depth_rows(),
         *_inference_rows(),
         _batch1_kernels_row(),
+        _shared_layer_calls_row(),
         _temperature_row(),
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

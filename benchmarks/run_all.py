@@ -130,6 +130,7 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
         ("memory", [python, "benchmarks.memory"], {}),
         ("inference", [python, "benchmarks.inference_speed"], {}),
         ("batch1_kernels", [python, "benchmarks.batch1_kernels"], {}),
+        ("shared_layer_calls", [python, "benchmarks.shared_layer_calls"], {}),
     ]
     if args.settings:
         steps += [

@@ -10,6 +10,7 @@ from tfglow import GlowConfig, GlowModel, bijectors
 from tfglow.bijectors import data_init
 from tfglow.bijectors.joint_log_det import inverse_and_log_det
 from tfglow.layer_functions import _fingerprint
+from tfglow.serving import ExportModule
 
 TINY = dict(image_shape=(8, 8, 1), num_levels=2, hidden_channels=8, reversible_gradients=True)
 
@@ -43,6 +44,41 @@ def test_deeper_flows_add_calls_not_function_bodies(architecture):
     assert len(calls) > len(
         [op for op in shallow.get_operations() if op.type == "StatefulPartitionedCall"]
     )
+
+
+def _inference_graphs(depth: int, reversible: bool):
+    """The graphs of `log_prob` and `decode` of an initialised model, as a validation step,
+    `evaluate` or an export traces them."""
+    model = GlowModel(
+        GlowConfig(**{**TINY, "reversible_gradients": reversible}, steps_per_level=depth)
+    )
+    model.initialize(flow_testing.random_pixels(batch=4, shape=TINY["image_shape"]))
+    log_prob = tf.function(model.log_prob).get_concrete_function(
+        tf.TensorSpec([None, 8, 8, 1], tf.uint8)
+    )
+    decode = tf.function(model.decode).get_concrete_function(
+        tf.TensorSpec([None, model.config.event_size], tf.float32)
+    )
+    return log_prob.graph, decode.graph
+
+
+def _shared_bodies(graph) -> int:
+    """How many of the graph's functions are `LayerFunctions` bodies (marked `_noinline`)."""
+    return sum(function.attr["_noinline"].b for function in graph.as_graph_def().library.function)
+
+
+def test_a_reversible_flows_inference_graphs_add_calls_not_function_bodies():
+    shallow, deep = _inference_graphs(2, True), _inference_graphs(6, True)
+    for shallow_graph, deep_graph in zip(shallow, deep):
+        assert _shared_bodies(deep_graph) == _shared_bodies(shallow_graph) > 0
+    # Standard mode keeps its inference inline (no call per layer at batch 1), as does the
+    # serving export of a reversible flow.
+    for graph in _inference_graphs(2, False):
+        assert _shared_bodies(graph) == 0
+    model = GlowModel(GlowConfig(**TINY, steps_per_level=2))
+    model.initialize(flow_testing.random_pixels(batch=4, shape=TINY["image_shape"]))
+    for name, signature in ExportModule(model).signatures().items():
+        assert _shared_bodies(signature.graph) == 0, name
 
 
 def _trace(layer, x):

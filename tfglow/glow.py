@@ -4,8 +4,10 @@ image."""
 import contextlib
 
 import tensorflow as tf
-from tensorflow.python.eager import record  # what tf.recompute_grad uses to pause outer tapes
-from tensorflow.python.eager import tape  # what a variable's read tells the tapes
+from tensorflow.python.eager import (
+    record,  # what tf.recompute_grad uses to pause outer tapes
+    tape,  # what a variable's read tells the tapes
+)
 from tensorflow_probability import bijectors as tfb
 
 from tfglow import checks
@@ -84,6 +86,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         if not isinstance(config, GlowConfig):
             raise TypeError(f"config must be a tfglow.GlowConfig, got {type(config).__name__}")
         self.config = config
+        self._inline_layers = False
         with tf.name_scope(name) as scope_name:
             seeds = SeedSequence(config.seed)
             self.preprocessing = preprocessing_bijector(config, dtype)
@@ -115,6 +118,28 @@ class Glow(JointLogDetMixin, tfb.Bijector):
             parameters=parameters,
             name=scope_name,
         )
+
+    @contextlib.contextmanager
+    def layers_inline(self):
+        """Within the block, passes traced without a gradient tape run their layers inline, as in
+        standard mode, even with `config.reversible_gradients`.
+
+        A reversible flow otherwise runs every traced pass through shared layer functions, so that
+        its validation, sampling and evaluation graphs stay flat in depth like its training
+        graph; a function call per layer costs a fifth to a third of an `encode` or `decode` at
+        batch 1. The serving export (`tfglow.serving.ExportModule`) traces in this block.
+        """
+        previous = self._inline_layers
+        self._inline_layers = True
+        try:
+            yield
+        finally:
+            self._inline_layers = previous
+
+    @property
+    def _shares_layer_functions(self) -> bool:
+        """Whether traced passes run their layers through `LayerFunctions` without a tape too."""
+        return self.config.reversible_gradients and not self._inline_layers
 
     @property
     def layout(self):
@@ -224,15 +249,20 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         A training-mode batch norm updates its averages in this pass only; its backward step
         reads the updated averages it normalised with.
 
-        Under a gradient tape both passes run their layers through `LayerFunctions`, so that the
-        K steps of a level share one traced body and the training graph does not grow with K
-        either.
+        In a graph both passes run their layers through `LayerFunctions`, so that the K steps of
+        a level share one traced body and the graph does not grow with K either; so does the z→x
+        pass of a flow with reversible gradients (`_forward_and_log_det`), outside
+        `layers_inline`.
         """
-        functions = LayerFunctions(self.data_dependent_layers)
+        functions = LayerFunctions(
+            self.data_dependent_layers, everywhere=self._shares_layer_functions
+        )
         with record.stop_recording():
             with tf.control_dependencies(functions.checks):
                 images = tf.identity(h)
-            eps, log_det = self._encode(images, prior_kwargs, training, functions.inverse_and_log_det)
+            eps, log_det = self._encode(
+                images, prior_kwargs, training, functions.inverse_and_log_det
+            )
         if record.could_possibly_record():
             self._record_reversible_gradient(functions, h, eps, log_det, prior_kwargs, training)
         return eps, log_det
@@ -293,13 +323,19 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         eps = self._check_latent_size(eps)
         eps, batch_shape = fold_batch(eps, event_ndims=1)
         prior_kwargs = self._prior_kwargs(labels)
+        layer_pass = forward_and_log_det
+        if self._shares_layer_functions:
+            functions = LayerFunctions(self.data_dependent_layers, everywhere=True)
+            with tf.control_dependencies(functions.checks):
+                eps = tf.identity(eps)
+            layer_pass = functions.forward_and_log_det
         latents = self.layout.split(eps)
         h = latents.pop()
         log_det = tf.zeros(tf.shape(eps)[:1], eps.dtype)
         for _, layer, kwargs, factors_out in reversed(self._layers(prior_kwargs)):
             if factors_out:
                 h = self.layout.merge(h, latents.pop())
-            h, layer_log_det = forward_and_log_det(layer, h, **kwargs)
+            h, layer_log_det = layer_pass(layer, h, **kwargs)
             log_det += layer_log_det
         return unfold_batch(h, batch_shape), tf.reshape(log_det, batch_shape)
 

@@ -8,7 +8,8 @@ kernel of the running graph). Here a layer's x→z pass and its backward step
 variables. Two layers whose traces are the same graph (the same ops, attributes, constants and
 edges, names aside) share one function, called with each one's own variables, so the training graph
 holds one call per layer and one body per distinct computation: a level's K steps of flow need the
-bodies of one.
+bodies of one. A reversible flow runs its z→x pass (`forward_and_log_det`) and its untaped x→z
+passes the same way, so that its validation, sampling and evaluation graphs stay flat too.
 
 The functions carry `_noinline`, which keeps them calls in the running graph (one executor per
 function body) instead of being inlined back into K copies.
@@ -29,20 +30,23 @@ _NO_INLINE = {"_noinline": True}
 class LayerFunctions:
     """Runs layers through shared traced functions; one instance per trace of a pass.
 
-    Only where a gradient tape may record: the training graph is what grows with K. A pass that
-    no tape watches (inference, a SavedModel's signatures, `evaluate`), or that executes eagerly,
-    where no graph is kept, runs its layers inline as before. A training-mode pass
-    (`training=True`, a batch norm) runs inline too: its batch statistics are summed over
-    replicas, which needs the replica context a function body does not have.
+    Where a gradient tape may record, or in every traced pass with `everywhere=True` (what a
+    flow with reversible gradients asks for: its validation, sampling and evaluation graphs would
+    otherwise grow with K beside a training graph that does not). Otherwise a pass that no tape
+    watches (inference, a SavedModel's signatures, `evaluate`) runs its layers inline, which
+    spares a function call per layer at batch 1; so does a pass that executes eagerly, where no
+    graph is kept. A training-mode pass (`training=True`, a batch norm) runs inline too: its
+    batch statistics are summed over replicas, which needs the replica context a function body
+    does not have.
 
     The layers' not-initialised checks are left out of the functions (they name the layer, so no
     two traces would match); `checks` holds one check of all of `data_dependent_layers` instead,
     for the caller to run first.
     """
 
-    def __init__(self, data_dependent_layers=()):
+    def __init__(self, data_dependent_layers=(), everywhere: bool = False):
         self._shared: dict[bytes, object] = {}
-        self._inline = tf.executing_eagerly() or not record.could_possibly_record()
+        self._inline = tf.executing_eagerly() or not (everywhere or record.could_possibly_record())
         check = None if self._inline else data_init.check_initialized(data_dependent_layers)
         self.checks = [] if check is None else [check]
 
@@ -57,6 +61,18 @@ class LayerFunctions:
             return joint_log_det.inverse_and_log_det(layer, x, **constants, **tensors)
 
         return self._call(body, layer, x, tensors)
+
+    def forward_and_log_det(self, layer, z: tf.Tensor, **kwargs) -> tuple[tf.Tensor, tf.Tensor]:
+        """`joint_log_det.forward_and_log_det(layer, z, **kwargs)` (z→x, outside TFP's cache)."""
+        if self._inline or kwargs.get("training"):
+            return joint_log_det.forward_and_log_det(layer, z, **kwargs)
+        constants, tensors = _split_kwargs(kwargs)
+
+        def body(variables, z, tensors):
+            del variables  # as in `inverse_and_log_det`
+            return joint_log_det.forward_and_log_det(layer, z, **constants, **tensors)
+
+        return self._call(body, layer, z, tensors)
 
     def inverse_gradient_from_output(
         self, layer, z: tf.Tensor, output_gradient: tf.Tensor, log_det_gradient: tf.Tensor, **kwargs

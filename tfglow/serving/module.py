@@ -62,15 +62,17 @@ class ExportModule(tf.Module):
         temperature = tf.TensorSpec([None], tf.float32, name="temperature")
         seed = tf.TensorSpec([None], tf.int64, name="seed")
         labels = [tf.TensorSpec([None], tf.int32, name="labels")] if self._conditional else []
-        log_prob = _trace(self._log_prob, images, *labels)
-        return {
-            "serving_default": log_prob,
-            "log_prob": log_prob,
-            "encode": _trace(self._encode, images, *labels),
-            "decode": _trace(self._decode, latents, *labels),
-            "sample": _trace(self._sample, temperature, *labels),
-            "sample_seeded": _trace(self._sample_seeded, temperature, seed, *labels),
-        }
+        # Inline layers whatever `reversible_gradients` says: serving pays no call per layer.
+        with self._model.bijector.layers_inline():
+            log_prob = _trace(self._log_prob, images, *labels)
+            return {
+                "serving_default": log_prob,
+                "log_prob": log_prob,
+                "encode": _trace(self._encode, images, *labels),
+                "decode": _trace(self._decode, latents, *labels),
+                "sample": _trace(self._sample, temperature, *labels),
+                "sample_seeded": _trace(self._sample_seeded, temperature, seed, *labels),
+            }
 
     # ---- signatures ---------------------------------------------------------------------------
     # Images and labels are checked by the model's own methods (`tfglow.checks`, in the graph);
