@@ -126,8 +126,9 @@ class Glow(JointLogDetMixin, tfb.Bijector):
 
         A reversible flow otherwise runs every traced pass through shared layer functions, so that
         its validation, sampling and evaluation graphs stay flat in depth like its training
-        graph; a function call per layer costs up to a fifth of an `encode` or `decode` at
-        batch 1. The serving export (`tfglow.serving.ExportModule`) traces in this block.
+        graph, at the price of a function call per layer, which shows at batch 1
+        (`benchmarks/shared_layer_calls.py`). The serving export (`tfglow.serving.ExportModule`)
+        traces in this block.
         """
         previous = self._inline_layers
         self._inline_layers = True
