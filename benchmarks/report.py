@@ -463,35 +463,39 @@ def _inference_rows() -> list[list[str]]:
 
 
 def _batch1_kernels_row() -> list[str]:
-    record = _load("batch1_kernels.json")
-    what = "One coupling network's kernels at batch 1 (µs each), TensorFlow vs PyTorch"
-    if not record:
-        return _missing_row(what, "python -m benchmarks.batch1_kernels --rounds 3")
-    rows = record["rows"]
-    return [
-        what,
-        ", ".join(f"{r['kernel']} {r['tensorflow_us']:.0f}" for r in rows),
-        ", ".join(f"{r['torch_us']:.0f}" for r in rows),
-        ", ".join(f"{r['tensorflow_over_torch']:.2f}×" for r in rows),
-        f"`{record['command']}`",
-        _date(record),
-    ]
+    return _per_item_row(
+        "batch1_kernels.json",
+        "One coupling network's kernels at batch 1 (µs each), TensorFlow vs PyTorch",
+        "python -m benchmarks.batch1_kernels --rounds 3",
+        ("kernel", "tensorflow_us", "torch_us", "tensorflow_over_torch"),
+        "{:.0f}",
+    )
 
 
 def _shared_layer_calls_row() -> list[str]:
-    record = _load("shared_layer_calls.json")
-    what = (
+    return _per_item_row(
+        "shared_layer_calls.json",
         "In-memory inference, reversible flow (shared layer functions) vs standard (inline), "
-        "mnist_cpu, ms per call"
+        "mnist_cpu, ms per call",
+        "python -m benchmarks.shared_layer_calls --rounds 3",
+        ("call", "shared_ms", "inline_ms", "shared_over_inline"),
+        "{:.1f}",
     )
+
+
+def _per_item_row(filename: str, what: str, command: str, keys: tuple, number: str) -> list[str]:
+    """One row for a record whose `rows` each name an item (`keys[0]`) with our figure, the
+    peer's and their ratio (`keys[1:]`), listed item by item in each column."""
+    record = _load(filename)
     if not record:
-        return _missing_row(what, "python -m benchmarks.shared_layer_calls --rounds 3")
+        return _missing_row(what, command)
+    item, ours, peer, ratio = keys
     rows = record["rows"]
     return [
         what,
-        ", ".join(f"{r['call']} {r['shared_ms']:.1f}" for r in rows),
-        ", ".join(f"{r['inline_ms']:.1f}" for r in rows),
-        ", ".join(f"{r['shared_over_inline']:.2f}×" for r in rows),
+        ", ".join(f"{r[item]} {number.format(r[ours])}" for r in rows),
+        ", ".join(number.format(r[peer]) for r in rows),
+        ", ".join(f"{r[ratio]:.2f}×" for r in rows),
         f"`{record['command']}`",
         _date(record),
     ]

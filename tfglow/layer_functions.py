@@ -52,27 +52,23 @@ class LayerFunctions:
 
     def inverse_and_log_det(self, layer, x: tf.Tensor, **kwargs) -> tuple[tf.Tensor, tf.Tensor]:
         """`joint_log_det.inverse_and_log_det(layer, x, **kwargs)` (x→z, outside TFP's cache)."""
-        if self._inline or kwargs.get("training"):
-            return joint_log_det.inverse_and_log_det(layer, x, **kwargs)
-        constants, tensors = _split_kwargs(kwargs)
-
-        def body(variables, x, tensors):
-            del variables  # the layer reads them; the call binds them to this call's arguments
-            return joint_log_det.inverse_and_log_det(layer, x, **constants, **tensors)
-
-        return self._call(body, layer, x, tensors)
+        return self._layer_pass(joint_log_det.inverse_and_log_det, layer, x, kwargs)
 
     def forward_and_log_det(self, layer, z: tf.Tensor, **kwargs) -> tuple[tf.Tensor, tf.Tensor]:
         """`joint_log_det.forward_and_log_det(layer, z, **kwargs)` (z→x, outside TFP's cache)."""
+        return self._layer_pass(joint_log_det.forward_and_log_det, layer, z, kwargs)
+
+    def _layer_pass(self, layer_pass, layer, h: tf.Tensor, kwargs: dict):
+        """`layer_pass(layer, h, **kwargs)`, inline or through the layer's shared function."""
         if self._inline or kwargs.get("training"):
-            return joint_log_det.forward_and_log_det(layer, z, **kwargs)
+            return layer_pass(layer, h, **kwargs)
         constants, tensors = _split_kwargs(kwargs)
 
-        def body(variables, z, tensors):
-            del variables  # as in `inverse_and_log_det`
-            return joint_log_det.forward_and_log_det(layer, z, **constants, **tensors)
+        def body(variables, h, tensors):
+            del variables  # the layer reads them; the call binds them to this call's arguments
+            return layer_pass(layer, h, **constants, **tensors)
 
-        return self._call(body, layer, z, tensors)
+        return self._call(body, layer, h, tensors)
 
     def inverse_gradient_from_output(
         self, layer, z: tf.Tensor, output_gradient: tf.Tensor, log_det_gradient: tf.Tensor, **kwargs
