@@ -81,6 +81,28 @@ def test_a_reversible_flows_inference_graphs_add_calls_not_function_bodies():
         assert _shared_bodies(signature.graph) == 0, name
 
 
+def test_a_reversible_flows_traced_inference_equals_the_inline_one():
+    images = flow_testing.random_pixels(batch=4, shape=TINY["image_shape"])
+    inline, shared = (
+        GlowModel(GlowConfig(**{**TINY, "reversible_gradients": flag}, steps_per_level=2))
+        for flag in (False, True)
+    )
+    inline.initialize(images)
+    rng = np.random.default_rng(0)
+    for source, target in zip(inline.variables, shared.variables):
+        if source.trainable:  # move the zero-initialised layers off the identity
+            source.assign_add(rng.normal(0, 0.05, source.shape).astype(np.float32))
+        target.assign(source)
+    assert _shared_bodies(tf.function(shared.encode).get_concrete_function(images).graph) > 0
+    latents = tf.function(inline.encode)(images)
+    np.testing.assert_allclose(tf.function(shared.encode)(images), latents, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tf.function(shared.log_prob)(images), tf.function(inline.log_prob)(images), rtol=1e-6
+    )
+    for model in (inline, shared):
+        np.testing.assert_array_equal(tf.function(model.decode)(latents), images)
+
+
 def _trace(layer, x):
     """The fingerprint of `layer`'s x→z as `LayerFunctions` traces it (checks left outside)."""
     if hasattr(layer, "data_dependent_init"):
