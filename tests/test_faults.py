@@ -159,6 +159,7 @@ def test_a_resume_with_another_optimizer_state_is_refused_and_changes_nothing(
     assert evaluate_program.main(["--model_dir", str(run_dir), "--limit", "8"]) == 0
 
 
+@pytest.mark.slow  # a second training run; kept out of the fast suite for its 10-minute budget
 def test_turning_on_reversible_gradients_resumes_the_same_model(run_dir, capsys):
     assert _train(run_dir, "--steps", "7", "--reversible_gradients") == 0
     assert "Trained steps 6 -> 7" in capsys.readouterr().out
