@@ -3,23 +3,28 @@
     python -m benchmarks.memory                                   # K = 4, 8, 16, 32, 64
     python -m benchmarks.memory --depths 8,32 --network-dtypes float32 --steps 6
     python -m benchmarks.memory --preset cifar10 --depths 32 --steps 1   # Glow's CIFAR-10 model
+    python -m benchmarks.memory --depths 4,64 --modes reversible --eager-kernel-cache release keep \
+        --output memory_kernel_cache.json          # A/B of releasing the eager kernel cache
 
 For each K and mode (`standard` backprop, `reversible` gradients), a fresh subprocess builds the
-MNIST-size model (28×28×1, L=2, width 256, batch 64) with K steps per level, runs one training step
-through `GlowModel.fit` (tracing) with the recipe's Adam (`tfglow.recipe.make_optimizer`, as
-`training.train` uses), then `--steps` more, and reports its peak resident set size
+MNIST-size model (28×28×1, L=2, width 256, batch 64) with K steps per level and the recipe's Adam
+(`tfglow.recipe.make_optimizer`), creates the optimizer's slots and releases the eager kernel cache
+(`tfglow.recipe.release_eager_kernel_cache`), as `tfglow.recipe.train` does, or keeps it
+(`--eager-kernel-cache keep`). It then runs one training step through `GlowModel.fit` (tracing),
+then `--steps` more, and reports its peak resident set size
 (`resource.getrusage(RUSAGE_SELF).ru_maxrss`), the peak before the first step (TensorFlow, the data
 and the variables), the median time of the timed steps, and the peak of TensorFlow's CPU allocator
 during the timed steps above what it held before them (`step_peak_tensors_mb`: activations and
 gradients; the children run with `TF_CPU_ALLOCATOR_USE_BFC=true`, which keeps that statistic). The
-process peak also counts each graph's kernels, which grow with the number of ops. The modes
-alternate at each depth, so
-their step-time ratio comes from one run. Writes `benchmarks/results/memory.json`.
+process peak also counts each graph's kernels, which grow with the number of ops. The modes (and
+cache settings) alternate at each depth, so their step-time ratio comes from one run. Writes
+`benchmarks/results/memory.json`.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -32,6 +37,7 @@ from tfglow.config import GlowConfig
 
 DEPTHS = (4, 8, 16, 32, 64)
 MODES = ("standard", "reversible")
+EAGER_KERNEL_CACHE = ("release", "keep")
 BATCH_SIZE = 64
 
 
@@ -39,7 +45,14 @@ def _peak_megabytes() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
-def _child(preset: str, depth: int, network_dtype: str | None, steps: int, mode: str) -> None:
+def _child(
+    preset: str,
+    depth: int,
+    network_dtype: str | None,
+    steps: int,
+    mode: str,
+    eager_kernel_cache: str,
+) -> None:
     """Runs in the subprocess: prints one JSON line with the peaks and the step time."""
     import statistics
     import time
@@ -49,7 +62,7 @@ def _child(preset: str, depth: int, network_dtype: str | None, steps: int, mode:
     import tf_keras
 
     from tfglow import GlowConfig, GlowModel, data
-    from tfglow.recipe import make_optimizer
+    from tfglow.recipe import make_optimizer, release_eager_kernel_cache
 
     class StepTimes(tf_keras.callbacks.Callback):
         """Times each step; after the first (tracing) step, resets the allocator's peak."""
@@ -80,17 +93,22 @@ def _child(preset: str, depth: int, network_dtype: str | None, steps: int, mode:
     )
     model.compile(optimizer=make_optimizer("adam", 1e-4))
     model.initialize(images[:BATCH_SIZE])
+    model.optimizer.build(model.trainable_variables)
+    if eager_kernel_cache == "release":
+        release_eager_kernel_cache()
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(BATCH_SIZE).repeat()
     before = _peak_megabytes()
     timer = StepTimes()
     timer.seconds = []
     model.fit(dataset, steps_per_epoch=1 + steps, epochs=1, verbose=0, callbacks=[timer])
+    parameters = int(sum(np.prod(v.shape) for v in model.trainable_variables))
     print(
         json.dumps(
             dict(
                 steps_per_level=depth,
                 network_dtype=network_dtype or "float32",
                 mode=mode,
+                eager_kernel_cache=eager_kernel_cache,
                 peak_rss_mb=round(_peak_megabytes(), 1),
                 peak_rss_before_training_mb=round(before, 1),
                 step_seconds_median=round(statistics.median(timer.seconds[1:]), 4),
@@ -98,7 +116,9 @@ def _child(preset: str, depth: int, network_dtype: str | None, steps: int, mode:
                     (tf.config.experimental.get_memory_info("CPU:0")["peak"] - timer.held) / 2**20,
                     1,
                 ),
-                trainable_parameters=int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+                trainable_parameters=parameters,
+                # float32 weights, Adam's two moments and a gradient: what any layout must hold
+                parameter_state_mb=round(4 * 4 * parameters / 2**20, 1),
             )
         )
     )
@@ -114,50 +134,30 @@ def main(argv=None) -> None:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument(
+        "--eager-kernel-cache",
+        choices=EAGER_KERNEL_CACHE,
+        nargs="+",
+        default=["release"],
+        help="release it after the build, as tfglow.recipe.train does, or keep it (A/B: both)",
+    )
+    parser.add_argument(
         "--child",
-        nargs=5,
-        metavar=("PRESET", "K", "DTYPE", "STEPS", "MODE"),
+        nargs=6,
+        metavar=("PRESET", "K", "DTYPE", "STEPS", "MODE", "CACHE"),
         help=argparse.SUPPRESS,
     )
     parser.add_argument("--output", default="memory.json")
     args = parser.parse_args(argv)
     if args.child:
-        preset, depth, network_dtype, steps, mode = args.child
+        preset, depth, network_dtype, steps, mode, cache = args.child
         dtype = None if network_dtype == "float32" else network_dtype
-        _child(preset, int(depth), dtype, int(steps), mode)
+        _child(preset, int(depth), dtype, int(steps), mode, cache)
         return
     rows = []
     for network_dtype in args.network_dtypes.split(","):
         for depth in map(int, args.depths.split(",")):
-            for mode in args.modes.split(","):
-                process = bench_common.run_module(
-                    "benchmarks.memory",
-                    "--child",
-                    args.preset,
-                    str(depth),
-                    network_dtype,
-                    str(args.steps),
-                    mode,
-                    capture_output=True,
-                    text=True,
-                    env=dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true"),
-                )
-                if process.returncode:
-                    # Out of memory (killed) or failed: recorded, and the sweep goes on.
-                    rows.append(
-                        dict(
-                            steps_per_level=depth,
-                            network_dtype=network_dtype,
-                            mode=mode,
-                            failed=process.returncode,
-                            error=process.stderr[-300:],
-                        )
-                    )
-                else:
-                    rows.append(json.loads(process.stdout.strip().splitlines()[-1]))
-                    rows[-1]["training_adds_mb"] = round(
-                        rows[-1]["peak_rss_mb"] - rows[-1]["peak_rss_before_training_mb"], 1
-                    )
+            for mode, cache in itertools.product(args.modes.split(","), args.eager_kernel_cache):
+                rows.append(_run_child(args, depth, network_dtype, mode, cache))
                 print(rows[-1], flush=True)
     config = GlowConfig.preset(args.preset)
     record = dict(
@@ -177,30 +177,67 @@ def main(argv=None) -> None:
     bench_common.emit(record, args.output)
 
 
+def _run_child(args, depth: int, network_dtype: str, mode: str, cache: str) -> dict:
+    """One row from a fresh process; a failure (killed when out of memory) is recorded."""
+    process = bench_common.run_module(
+        "benchmarks.memory",
+        "--child",
+        args.preset,
+        str(depth),
+        network_dtype,
+        str(args.steps),
+        mode,
+        cache,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true"),
+    )
+    if process.returncode:
+        return dict(
+            steps_per_level=depth,
+            network_dtype=network_dtype,
+            mode=mode,
+            eager_kernel_cache=cache,
+            failed=process.returncode,
+            error=process.stderr[-300:],
+        )
+    row = json.loads(process.stdout.strip().splitlines()[-1])
+    row["training_adds_mb"] = round(row["peak_rss_mb"] - row["peak_rss_before_training_mb"], 1)
+    return row
+
+
 def _ratios(rows) -> dict:
     """Reversible ÷ standard step time per depth, and each mode's peak at its largest K ÷
-    smallest."""
+    smallest; rows that kept the eager kernel cache get names of their own."""
     done = [row for row in rows if "failed" not in row]
-    by_key = {(row["network_dtype"], row["mode"], row["steps_per_level"]): row for row in done}
+    by_key = {
+        (row["network_dtype"], row["mode"], row["eager_kernel_cache"], row["steps_per_level"]): row
+        for row in done
+    }
     ratios = {}
-    for (dtype, mode, depth), row in by_key.items():
-        standard = by_key.get((dtype, "standard", depth))
+    for (dtype, mode, cache, depth), row in by_key.items():
+        standard = by_key.get((dtype, "standard", cache, depth))
         if mode == "reversible" and standard:
-            ratios[f"{dtype}_step_time_reversible_over_standard_K{depth}"] = round(
-                row["step_seconds_median"] / standard["step_seconds_median"], 3
-            )
-    for dtype, mode in {(key[0], key[1]) for key in by_key}:
-        depths = sorted(key[2] for key in by_key if key[:2] == (dtype, mode))
+            name = f"{dtype}{_cache_suffix(cache)}_step_time_reversible_over_standard_K{depth}"
+            ratios[name] = round(row["step_seconds_median"] / standard["step_seconds_median"], 3)
+    for dtype, mode, cache in {key[:3] for key in by_key}:
+        depths = sorted(key[3] for key in by_key if key[:3] == (dtype, mode, cache))
         if len(depths) > 1:
-            first, last = by_key[(dtype, mode, depths[0])], by_key[(dtype, mode, depths[-1])]
+            first = by_key[(dtype, mode, cache, depths[0])]
+            last = by_key[(dtype, mode, cache, depths[-1])]
+            name = f"{dtype}_{mode}{_cache_suffix(cache)}"
             suffix = f"K{depths[-1]}_over_K{depths[0]}"
-            ratios[f"{dtype}_{mode}_peak_rss_{suffix}"] = round(
+            ratios[f"{name}_peak_rss_{suffix}"] = round(
                 last["peak_rss_mb"] / first["peak_rss_mb"], 3
             )
-            ratios[f"{dtype}_{mode}_step_tensors_{suffix}"] = round(
+            ratios[f"{name}_step_tensors_{suffix}"] = round(
                 last["step_peak_tensors_mb"] / first["step_peak_tensors_mb"], 3
             )
     return ratios
+
+
+def _cache_suffix(cache: str) -> str:
+    return "" if cache == "release" else "_eager_kernels_kept"
 
 
 if __name__ == "__main__":

@@ -217,7 +217,11 @@ def _memory_rows(name: str = "memory.json") -> list[list[str]]:
     if not record:
         return [["Training step memory by depth K", MISSING, MISSING, MISSING,
                  "`python -m benchmarks.memory`", MISSING]]  # fmt: skip
-    rows = [row for row in record["rows"] if "failed" not in row]
+    rows = [
+        row
+        for row in record["rows"]
+        if "failed" not in row and row.get("eager_kernel_cache", "release") == "release"
+    ]
     depths = sorted({row["steps_per_level"] for row in rows})
 
     def series(mode, key, scale, unit):
@@ -248,6 +252,38 @@ def _memory_rows(name: str = "memory.json") -> list[list[str]]:
             f"`{record['command']}`",
             _date(record),
         ],
+    ]
+
+
+def _kernel_cache_row() -> list[str]:
+    """The reversible process peak with the eager kernel cache released (as the recipe does)
+    against kept, per depth, from one alternating run."""
+    record = _load("memory_kernel_cache.json")
+    if not record:
+        command = "`python -m benchmarks.memory --eager-kernel-cache release keep`"
+        return ["Peak RSS, eager kernel cache released vs kept", MISSING, MISSING, MISSING,
+                command, MISSING]  # fmt: skip
+    peaks = {
+        (row["eager_kernel_cache"], row["steps_per_level"]): row["peak_rss_mb"] / 1024
+        for row in record["rows"]
+        if "failed" not in row and row["mode"] == "reversible"
+    }
+    depths = sorted({depth for _, depth in peaks})
+
+    def series(cache):
+        return ", ".join(f"K{k} {peaks[(cache, k)]:.2f} GB" for k in depths)
+
+    ratios = record["ratios"]
+    suffix = f"peak_rss_K{depths[-1]}_over_K{depths[0]}"
+    return [
+        f"Peak RSS of the reversible training process, {record['preset']}, b64: eager kernel "
+        "cache released after the build (as `tfglow.recipe.train`) vs kept",
+        "released: " + series("release"),
+        "kept: " + series("keep"),
+        f"K{depths[-1]} ÷ K{depths[0]}: {ratios[f'float32_reversible_{suffix}']:.2f}× vs "
+        f"{ratios[f'float32_reversible_eager_kernels_kept_{suffix}']:.2f}×",
+        f"`{record['command']}`",
+        _date(record),
     ]
 
 
@@ -529,6 +565,7 @@ def table() -> str:
         _scale_floor_row(),
         _serving_row(),
         *_memory_rows(),
+        _kernel_cache_row(),
         *_memory_rows("memory_cifar10.json"),
         _drift_row(),
         _process_setting_row("allocator.json", "Training img/s by allocator", "glibc", "allocator"),

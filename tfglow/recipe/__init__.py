@@ -29,6 +29,7 @@ from tfglow.recipe.checkpointing import (
     restore_model,
 )
 from tfglow.recipe.config import TrainingConfig
+from tfglow.recipe.eager_kernels import release_eager_kernel_cache
 from tfglow.recipe.evaluation import evaluate_bits_per_dim, held_out_dataset
 from tfglow.recipe.optimizers import make_optimizer
 from tfglow.recipe.run_lock import ModelDirectoryBusyError
@@ -62,6 +63,7 @@ __all__ = [
     "make_strategy",
     "read_glow_config",
     "read_training_config",
+    "release_eager_kernel_cache",
     "restore_model",
     "sample_grids",
     "steps_per_epoch",

@@ -25,7 +25,14 @@ import tf_keras
 from tfglow import checks, data
 from tfglow.model import GlowModel
 from tfglow.recipe import callbacks as training_callbacks
-from tfglow.recipe import checkpoint_files, checkpointing, multi_worker, run_lock, sample_pictures
+from tfglow.recipe import (
+    checkpoint_files,
+    checkpointing,
+    eager_kernels,
+    multi_worker,
+    run_lock,
+    sample_pictures,
+)
 from tfglow.recipe.config import TrainingConfig
 from tfglow.recipe.evaluation import held_out_dataset
 from tfglow.recipe.optimizers import make_optimizer
@@ -93,7 +100,9 @@ def train(
     If `model_dir` holds checkpoints, the latest one is restored (weights, ActNorm initialisation,
     optimizer moments and EMA weights, step) and training continues from its step and data
     position. Otherwise the model is built, its ActNorm layers initialised on the first batch, and
-    trained from step 0.
+    trained from step 0. Once the model, its optimizer's slots and any restored checkpoint exist,
+    TensorFlow's eager kernel cache is released (`release_eager_kernel_cache`: a kernel per
+    variable built, which would otherwise grow the process with the depth).
 
     Under `MultiWorkerMirroredStrategy` every worker calls `train` alike; only the chief writes into
     `model_dir`, the others into temporary copies removed at the end (see `multi_worker`).
@@ -143,6 +152,7 @@ def train(
         model, manager, resumed_from = _build_and_restore(
             config, strategy, write_dir, checkpoints, first_batch, repair=is_chief
         )
+        eager_kernels.release_eager_kernel_cache()
         checkpointing.write_configs(write_dir, config)
         optimizer = model.optimizer
         start_step = int(optimizer.iterations.numpy())
