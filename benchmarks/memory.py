@@ -6,7 +6,9 @@
     python -m benchmarks.memory --depths 4,64 --modes reversible --eager-kernel-cache release keep \
         --output memory_kernel_cache.json          # A/B of releasing the eager kernel cache
 
-For each K and mode (`standard` backprop, `reversible` gradients), a fresh subprocess builds the
+For each K and mode (`standard` backprop, `reversible` gradients; at the MNIST size also the peers
+`tfp_glow`, TFP's `tfb.Glow`, and `torch_glow`, the PyTorch Glow, each in a fresh process of its
+own interpreter reporting the same peak RSS and step time), a fresh subprocess builds the
 MNIST-size model (28×28×1, L=2, width 256, batch 64) with K steps per level and the recipe's Adam
 (`tfglow.recipe.make_optimizer`), creates the optimizer's slots and releases the eager kernel cache
 (`tfglow.recipe.release_eager_kernel_cache`), as `tfglow.recipe.train` does, or keeps it
@@ -24,10 +26,8 @@ cache settings) alternate at each depth, so their step-time ratio comes from one
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
-import resource
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -36,13 +36,19 @@ from benchmarks.peers import bench_common
 from tfglow.config import GlowConfig
 
 DEPTHS = (4, 8, 16, 32, 64)
-MODES = ("standard", "reversible")
+OURS = ("standard", "reversible")
+MODES = (*OURS, "tfp_glow", "torch_glow")
+# The peers' memory rows (`benchmarks/peers/`): module, interpreter, arguments before K.
+PEERS = {
+    "tfp_glow": ("benchmarks.peers.tfp_glow", sys.executable, ["--memory-depth"]),
+    "torch_glow": (
+        "benchmarks.peers.torch_glow",
+        os.path.join(bench_common.ROOT, ".venv-torch", "bin", "python"),
+        ["--mode", "memory", "--steps-per-level"],
+    ),
+}
 EAGER_KERNEL_CACHE = ("release", "keep")
 BATCH_SIZE = 64
-
-
-def _peak_megabytes() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
 def _child(
@@ -97,7 +103,7 @@ def _child(
     if eager_kernel_cache == "release":
         release_eager_kernel_cache()
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(BATCH_SIZE).repeat()
-    before = _peak_megabytes()
+    before = bench_common.peak_rss_mb()
     timer = StepTimes()
     timer.seconds = []
     model.fit(dataset, steps_per_epoch=1 + steps, epochs=1, verbose=0, callbacks=[timer])
@@ -109,7 +115,7 @@ def _child(
                 network_dtype=network_dtype or "float32",
                 mode=mode,
                 eager_kernel_cache=eager_kernel_cache,
-                peak_rss_mb=round(_peak_megabytes(), 1),
+                peak_rss_mb=round(bench_common.peak_rss_mb(), 1),
                 peak_rss_before_training_mb=round(before, 1),
                 step_seconds_median=round(statistics.median(timer.seconds[1:]), 4),
                 step_peak_tensors_mb=round(
@@ -131,7 +137,11 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default="mnist_cpu", help="the GlowConfig preset to deepen")
     parser.add_argument("--depths", default=",".join(map(str, DEPTHS)))
     parser.add_argument("--network-dtypes", default="float32")
-    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument(
+        "--modes",
+        default=None,
+        help=f"comma-separated, of {','.join(MODES)}; default: all at the MNIST size, ours else",
+    )
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument(
         "--eager-kernel-cache",
@@ -148,6 +158,11 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--output", default="memory.json")
     args = parser.parse_args(argv)
+    mnist_size = args.preset == "mnist_cpu"
+    if args.modes is None:  # the peers are built at the MNIST size only
+        args.modes = ",".join(MODES if mnist_size else OURS)
+    if not mnist_size and set(args.modes.split(",")) & set(PEERS):
+        parser.error(f"the peers run at the MNIST size only, not --preset {args.preset}")
     if args.child:
         preset, depth, network_dtype, steps, mode, cache = args.child
         dtype = None if network_dtype == "float32" else network_dtype
@@ -156,9 +171,15 @@ def main(argv=None) -> None:
     rows = []
     for network_dtype in args.network_dtypes.split(","):
         for depth in map(int, args.depths.split(",")):
-            for mode, cache in itertools.product(args.modes.split(","), args.eager_kernel_cache):
-                rows.append(_run_child(args, depth, network_dtype, mode, cache))
-                print(rows[-1], flush=True)
+            for mode in args.modes.split(","):
+                if mode in PEERS:
+                    if network_dtype == "float32":
+                        rows.append(_run_peer(args, depth, mode))
+                        print(rows[-1], flush=True)
+                    continue
+                for cache in args.eager_kernel_cache:
+                    rows.append(_run_child(args, depth, network_dtype, mode, cache))
+                    print(rows[-1], flush=True)
     config = GlowConfig.preset(args.preset)
     record = dict(
         benchmark="memory",
@@ -206,12 +227,40 @@ def _run_child(args, depth: int, network_dtype: str, mode: str, cache: str) -> d
     return row
 
 
+def _run_peer(args, depth: int, mode: str) -> dict:
+    """A peer's row at the MNIST size from a fresh process of its own interpreter."""
+    module, python, flags = PEERS[mode]
+    failed = dict(steps_per_level=depth, network_dtype="float32", mode=mode)
+    if not os.path.exists(python):
+        return dict(failed, failed=1, error=f"{python} missing (bash benchmarks/setup.sh)")
+    process = bench_common.run_module(
+        module,
+        *flags,
+        str(depth),
+        "--memory-steps",
+        str(args.steps),
+        python=python,
+        capture_output=True,
+        text=True,
+    )
+    if process.returncode:
+        return dict(failed, failed=process.returncode, error=process.stderr[-300:])
+    row = json.loads(process.stdout.strip().splitlines()[-1])
+    row["training_adds_mb"] = round(row["peak_rss_mb"] - row["peak_rss_before_training_mb"], 1)
+    return row
+
+
 def _ratios(rows) -> dict:
     """Reversible ÷ standard step time per depth, and each mode's peak at its largest K ÷
     smallest; rows that kept the eager kernel cache get names of their own."""
     done = [row for row in rows if "failed" not in row]
     by_key = {
-        (row["network_dtype"], row["mode"], row["eager_kernel_cache"], row["steps_per_level"]): row
+        (
+            row["network_dtype"],
+            row["mode"],
+            row.get("eager_kernel_cache", "release"),  # the peers have none
+            row["steps_per_level"],
+        ): row
         for row in done
     }
     ratios = {}
@@ -230,9 +279,10 @@ def _ratios(rows) -> dict:
             ratios[f"{name}_peak_rss_{suffix}"] = round(
                 last["peak_rss_mb"] / first["peak_rss_mb"], 3
             )
-            ratios[f"{name}_step_tensors_{suffix}"] = round(
-                last["step_peak_tensors_mb"] / first["step_peak_tensors_mb"], 3
-            )
+            if "step_peak_tensors_mb" in first:  # TensorFlow's allocator: ours only
+                ratios[f"{name}_step_tensors_{suffix}"] = round(
+                    last["step_peak_tensors_mb"] / first["step_peak_tensors_mb"], 3
+                )
     return ratios
 
 

@@ -222,13 +222,33 @@ def _memory_rows(name: str = "memory.json") -> list[list[str]]:
         for row in record["rows"]
         if "failed" not in row and row.get("eager_kernel_cache", "release") == "release"
     ]
+    ratios = record.get("ratios", {})
     depths = sorted({row["steps_per_level"] for row in rows})
 
     def series(mode, key, scale, unit):
         values = {r["steps_per_level"]: r[key] for r in rows if r.get("mode", "standard") == mode}
-        return ", ".join(f"{values[k] / scale:,.{0 if scale == 1 else 2}f}" for k in depths) + unit
+        return (
+            ", ".join(
+                f"{values[k] / scale:,.{0 if scale == 1 else 2}f}" if k in values else "failed"
+                for k in depths
+            )
+            + unit
+        )
 
-    ratios = record.get("ratios", {})
+    peers = [
+        (label, mode)
+        for label, mode in (("TFP `tfb.Glow`", "tfp_glow"), ("PyTorch Glow", "torch_glow"))
+        if any(row["mode"] == mode for row in rows)
+    ]
+    peer_peaks = "".join(
+        f"; {label}: " + series(mode, "peak_rss_mb", 1024, " GB") for label, mode in peers
+    )
+    growth = ", ".join(
+        f"{name} {ratios[key]:.2f}×"
+        for name, mode in (("reversible", "reversible"), ("standard", "standard"), *peers)
+        if (key := f"float32_{mode}_peak_rss_K{depths[-1]}_over_K{depths[0]}") in ratios
+    )
+
     time_ratio = ", ".join(
         f"K{k} {ratios[key]:.2f}×"
         for k in depths
@@ -247,8 +267,8 @@ def _memory_rows(name: str = "memory.json") -> list[list[str]]:
         [
             f"Peak RSS of the training process, {label}",
             "reversible: " + series("reversible", "peak_rss_mb", 1024, " GB"),
-            "standard: " + series("standard", "peak_rss_mb", 1024, " GB"),
-            MISSING,
+            "standard: " + series("standard", "peak_rss_mb", 1024, " GB") + peer_peaks,
+            f"K{depths[-1]} ÷ K{depths[0]}: {growth}" if growth else MISSING,
             f"`{record['command']}`",
             _date(record),
         ],

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,29 @@ def run_module(module: str, *args: str, python: str = sys.executable, **kwargs):
     """`python -m module args` from the repository root, as every benchmark is run:
     `subprocess.run`'s result; `kwargs` go to `subprocess.run`."""
     return subprocess.run([python, "-m", module, *args], cwd=ROOT, **kwargs)
+
+
+def peak_rss_mb() -> float:
+    """This process's resident-set high-water mark (`ru_maxrss`, kilobytes on Linux), in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def memory_figures(step, steps: int, sync) -> dict:
+    """Runs `step` once (tracing, first allocations), then `steps` timed times, each result passed
+    to `sync`: the process's peak RSS before the first and after the last, and the median step
+    time, as `benchmarks/memory.py` reports them."""
+    before = peak_rss_mb()
+    sync(step())
+    seconds = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        sync(step())
+        seconds.append(time.perf_counter() - started)
+    return dict(
+        peak_rss_mb=round(peak_rss_mb(), 1),
+        peak_rss_before_training_mb=round(before, 1),
+        step_seconds_median=round(statistics.median(seconds), 4),
+    )
 
 
 def bits_per_dim(mean_nll_nats, num_dims):

@@ -15,9 +15,15 @@ tf_keras Adam in a compiled `tf.function` step, with and without `jit_compile=Tr
 form is reported. Input: uint8 images, uniformly dequantised and scaled to [-0.5, 0.5).
 
     .venv/bin/python -m benchmarks.peers.tfp_glow --size mnist
+    .venv/bin/python -m benchmarks.peers.tfp_glow --memory-depth 16   # one line of memory.py
+
+With `--memory-depth K` it builds the `--size` model with K steps per level, runs one step
+(tracing) and `--memory-steps` more without `jit_compile`, and prints one JSON line of
+`benchmarks/memory.py`'s rows (peak RSS, median step time) instead of timing windows.
 """
 
 import argparse
+import json
 import math
 import os
 
@@ -110,6 +116,28 @@ def measure(config, images, jit_compile, args):
     )
 
 
+def memory_row(config, images, args) -> dict:
+    """One row of `benchmarks/memory.py`: this process's peak RSS around training steps."""
+    config = dict(config, num_steps=args.memory_depth)
+    tf.random.set_seed(args.seed)
+    distribution, glow = build_distribution(config, args.seed)
+    variables = glow.trainable_variables
+    train_step = make_train_step(
+        distribution, variables, tf_keras.optimizers.Adam(LEARNING_RATE), jit_compile=False
+    )
+    batch = tf.constant(images[: config["batch_size"]])
+    figures = bench_common.memory_figures(
+        lambda: train_step(batch), args.memory_steps, sync=lambda loss: float(loss.numpy())
+    )
+    return dict(
+        steps_per_level=args.memory_depth,
+        network_dtype="float32",
+        mode="tfp_glow",
+        **figures,
+        trainable_parameters=int(sum(np.prod(v.shape) for v in variables)),
+    )
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -135,6 +163,10 @@ def parse_args(argv=None):
         default=120.0,
         help="seconds to wait before each window for other processes to go quiet",
     )
+    parser.add_argument(
+        "--memory-depth", type=int, default=0, help="print memory.py's row at this K (0: off)"
+    )
+    parser.add_argument("--memory-steps", type=int, default=3)
     parser.add_argument("--data-dir", default=mnist_idx.DEFAULT_DATA_DIR)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -151,6 +183,9 @@ def main(argv=None):
     images, source = mnist_idx.images_for_shape(
         config["image_shape"], NUM_DATA_BATCHES * config["batch_size"], args.data_dir, args.seed
     )
+    if args.memory_depth:
+        print(json.dumps(memory_row(config, images, args)), flush=True)
+        return
     forms = {"both": [False, True], "on": [True], "off": [False]}[args.jit]
     runs = [measure(config, images, jit, args) for jit in forms]
     # Compare forms on their quiet windows when at least half of every form's windows were quiet,

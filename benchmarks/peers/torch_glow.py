@@ -12,6 +12,11 @@ squeeze, split with a learned conditional prior, learned top prior.
     .venv-torch/bin/python -m benchmarks.peers.torch_glow --mode throughput --size mnist
     .venv-torch/bin/python -m benchmarks.peers.torch_glow --mode budget --minutes 20
     .venv-torch/bin/python -m benchmarks.peers.torch_glow --mode inference --size mnist
+    .venv-torch/bin/python -m benchmarks.peers.torch_glow --mode memory --steps-per-level 16
+
+`--mode memory` builds the `--size` model with `--steps-per-level` K, runs one training step and
+`--memory-steps` more, and prints one JSON line of `benchmarks/memory.py`'s rows (peak RSS, median
+step time); it writes no file.
 
 On a machine shared with other jobs, run with OMP_WAIT_POLICY=PASSIVE (libgomp's spinning
 workers otherwise make each step several times slower under contention) and, for the budget,
@@ -356,6 +361,34 @@ def run_throughput(config, args):
     )
 
 
+def run_memory(config, args):
+    """One row of `benchmarks/memory.py`: this process's peak RSS around training steps."""
+    config = dict(config, num_steps=args.steps_per_level)
+    batch_size = config["batch_size"]
+    images, _ = mnist_idx.images_for_shape(
+        config["image_shape"], batch_size, args.data_dir, args.seed
+    )
+    model = make_model(config, images, args.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
+    batch = dequantise(images)
+
+    def step():
+        loss = -model.log_prob(batch).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    figures = bench_common.memory_figures(step, args.memory_steps, sync=lambda loss: loss.item())
+    return dict(
+        steps_per_level=args.steps_per_level,
+        network_dtype="float32",
+        mode="torch_glow",
+        **figures,
+        trainable_parameters=count_parameters(model),
+    )
+
+
 @torch.no_grad()
 def evaluate_bits_per_dim(model, images, batch_size, seed):
     """Held-out bits/dim: mean −log p(y) over `images`, one fixed dequantisation draw each."""
@@ -522,8 +555,10 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--mode", choices=["throughput", "budget", "inference"], default="throughput"
+        "--mode", choices=["throughput", "budget", "inference", "memory"], default="throughput"
     )
+    parser.add_argument("--steps-per-level", type=int, default=8, help="memory mode: K")
+    parser.add_argument("--memory-steps", type=int, default=3, help="memory mode: timed steps")
     parser.add_argument("--repeats", type=int, default=20, help="inference mode: calls timed")
     parser.add_argument("--size", choices=sorted(bench_common.CONFIGS), default="mnist")
     parser.add_argument(
@@ -582,6 +617,9 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     config = bench_common.CONFIGS[args.size]
+    if args.mode == "memory":
+        print(json.dumps(run_memory(config, args)), flush=True)
+        return
     machine_before = bench_common.machine_info()
     run = {"throughput": run_throughput, "budget": run_budget, "inference": run_inference}
     body = run[args.mode](config, args)
