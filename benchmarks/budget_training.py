@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import sys
 import time
@@ -186,7 +185,7 @@ def _measure(args) -> dict:
                 clock.points, result.history.get("val_bits_per_dim", [])
             )
         ],
-        peak_rss_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        peak_rss_gb=round(bench_common.peak_rss_mb() / 1024, 2),
         other_processes_cpu_cores_mean=round(other_cores, 2),
         ema_momentum=config.ema_momentum,
         glow_config=config.model.to_json(),

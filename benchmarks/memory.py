@@ -199,7 +199,7 @@ def main(argv=None) -> None:
 
 
 def _run_child(args, depth: int, network_dtype: str, mode: str, cache: str) -> dict:
-    """One row from a fresh process; a failure (killed when out of memory) is recorded."""
+    """One row of ours from a fresh process."""
     process = bench_common.run_module(
         "benchmarks.memory",
         "--child",
@@ -213,26 +213,18 @@ def _run_child(args, depth: int, network_dtype: str, mode: str, cache: str) -> d
         text=True,
         env=dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true"),
     )
-    if process.returncode:
-        return dict(
-            steps_per_level=depth,
-            network_dtype=network_dtype,
-            mode=mode,
-            eager_kernel_cache=cache,
-            failed=process.returncode,
-            error=process.stderr[-300:],
-        )
-    row = json.loads(process.stdout.strip().splitlines()[-1])
-    row["training_adds_mb"] = round(row["peak_rss_mb"] - row["peak_rss_before_training_mb"], 1)
-    return row
+    identity = dict(
+        steps_per_level=depth, network_dtype=network_dtype, mode=mode, eager_kernel_cache=cache
+    )
+    return _row(process, identity)
 
 
 def _run_peer(args, depth: int, mode: str) -> dict:
     """A peer's row at the MNIST size from a fresh process of its own interpreter."""
     module, python, flags = PEERS[mode]
-    failed = dict(steps_per_level=depth, network_dtype="float32", mode=mode)
+    identity = dict(steps_per_level=depth, network_dtype="float32", mode=mode)
     if not os.path.exists(python):
-        return dict(failed, failed=1, error=f"{python} missing (bash benchmarks/setup.sh)")
+        return dict(identity, failed=1, error=f"{python} missing (bash benchmarks/setup.sh)")
     process = bench_common.run_module(
         module,
         *flags,
@@ -243,8 +235,14 @@ def _run_peer(args, depth: int, mode: str) -> dict:
         capture_output=True,
         text=True,
     )
+    return _row(process, identity)
+
+
+def _row(process, identity: dict) -> dict:
+    """The JSON line a child printed last, with what training added to the peak; a failure (killed
+    when out of memory) is recorded under the row's `identity`, and the sweep goes on."""
     if process.returncode:
-        return dict(failed, failed=process.returncode, error=process.stderr[-300:])
+        return dict(identity, failed=process.returncode, error=process.stderr[-300:])
     row = json.loads(process.stdout.strip().splitlines()[-1])
     row["training_adds_mb"] = round(row["peak_rss_mb"] - row["peak_rss_before_training_mb"], 1)
     return row
