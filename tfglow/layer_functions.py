@@ -25,6 +25,10 @@ from tensorflow.python.eager import record  # whether a gradient tape may record
 from tfglow.bijectors import data_init, joint_log_det
 
 _NO_INLINE = {"_noinline": True}
+# Node attributes that name something rather than compute: `_class`, colocation with named nodes;
+# `_gradient_op_type`, the registry key of a `tf.custom_gradient` (`narrow_conv`), unique to each
+# trace. A shared function is differentiated, if ever, through its own trace, whose key it keeps.
+_NAMING_ATTRIBUTES = ("_class", "_gradient_op_type")
 
 
 class LayerFunctions:
@@ -141,7 +145,7 @@ def _fingerprint(function, layer) -> bytes:
             sorted(
                 (key, value.SerializeToString(deterministic=True))
                 for key, value in node.attr.items()
-                if key != "_class"  # colocation with named nodes
+                if key not in _NAMING_ATTRIBUTES
             ),
         )
         for node in graph_def.node

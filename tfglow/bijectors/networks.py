@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from tfglow.bijectors import narrow_conv
 from tfglow.bijectors.act_norm import ActNorm
 
 # Standard deviation of the random normal kernel initialisation, as in openai/glow's `conv2d`.
@@ -121,7 +122,12 @@ class ZeroConv2D(tf.Module):
     def __call__(self, h: tf.Tensor) -> tf.Tensor:
         # The convolution runs in the dtype of `h` (bfloat16 under mixed precision); bias and
         # gain are applied in the variables' dtype.
-        out = tf.cast(_conv2d(h, tf.cast(self.kernel, h.dtype)), self.kernel.dtype)
+        kernel = tf.cast(self.kernel, h.dtype)
+        if narrow_conv.is_narrow(kernel.shape, channels_axis=3):
+            out = narrow_conv.conv_narrow_output(h, kernel)
+        else:
+            out = _conv2d(h, kernel)
+        out = tf.cast(out, self.kernel.dtype)
         return (out + self.bias) * tf.exp(_LOG_GAIN_FACTOR * self.log_gain)
 
 
@@ -238,8 +244,11 @@ def _conv_bias_relu(h: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) -> tf.Tens
     A 1×1 convolution is `[N·H·W, C_in] @ [C_in, C_out]`, and so are its two gradients (with a
     transpose). Written as `MatMul`, Grappler still fuses bias and ReLU, and on CPU oneDNN's matrix
     products run these sizes faster than its 1×1 convolution and, above all, its filter gradient
-    (`benchmarks/README.md`).
+    (`benchmarks/README.md`). A 3×3 kernel reading very few channels back-propagates as matrix
+    products too (`narrow_conv`).
     """
+    if narrow_conv.is_narrow(kernel.shape, channels_axis=2):
+        return narrow_conv.conv_bias_relu_narrow_input(h, kernel, bias)
     if kernel.shape[0] == 1 and kernel.shape[1] == 1:
         channels_in, channels_out = kernel.shape[2], kernel.shape[3]
         pixels = tf.reshape(h, [-1, channels_in])

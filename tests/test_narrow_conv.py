@@ -1,0 +1,140 @@
+"""narrow_conv: 3×3 convolutions whose gradients run as matrix products over patches."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfglow.bijectors import narrow_conv, networks
+
+
+def _normal(rng, *shape, dtype=tf.float64):
+    return tf.constant(rng.normal(size=shape), dtype)
+
+
+def _value_and_gradients(function, inputs, upstream):
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        out = function(*inputs)
+    return [out, *tape.gradient(out, inputs, output_gradients=upstream)]
+
+
+def test_patches_holds_the_nine_shifted_copies_and_its_adjoint_is_its_transpose():
+    rng = np.random.default_rng(0)
+    x = _normal(rng, 2, 4, 5, 3)
+    p = narrow_conv.patches(x).numpy()
+    padded = np.pad(x.numpy(), [(0, 0), (1, 1), (1, 1), (0, 0)])
+    for i in range(3):
+        for j in range(9):
+            dr, dc = j // 3, j % 3  # the offset o_j plus one, in the padded image
+            np.testing.assert_array_equal(p[..., i * 9 + j], padded[:, dr : dr + 4, dc : dc + 5, i])
+    # <patches(x), q> == <x, patches_adjoint(q)> for any q.
+    q = _normal(rng, 2, 4, 5, 27)
+    lhs = tf.reduce_sum(narrow_conv.patches(x) * q)
+    rhs = tf.reduce_sum(x * narrow_conv.patches_adjoint(q, 3))
+    np.testing.assert_allclose(lhs.numpy(), rhs.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 6, 2), (1, 1, 1, 4), (3, 7, 7, 1)])
+def test_narrow_input_conv_equals_the_convolution_and_so_do_its_gradients(shape):
+    rng = np.random.default_rng(1)
+    inputs = [
+        _normal(rng, *shape),
+        _normal(rng, 3, 3, shape[-1], 6),
+        _normal(rng, 6),
+    ]
+    upstream = _normal(rng, *shape[:-1], 6)
+    got = _value_and_gradients(narrow_conv.conv_bias_relu_narrow_input, inputs, upstream)
+    want = _value_and_gradients(
+        lambda x, k, b: tf.nn.relu(tf.nn.conv2d(x, k, 1, "SAME") + b), inputs, upstream
+    )
+    assert 0 < np.mean(got[0].numpy() > 0) < 1  # the ReLU's mask matters
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 6, 7), (1, 1, 1, 3), (3, 4, 4, 16)])
+def test_narrow_output_conv_equals_the_convolution_and_so_do_its_gradients(shape):
+    rng = np.random.default_rng(2)
+    inputs = [_normal(rng, *shape), _normal(rng, 3, 3, shape[-1], 4)]
+    upstream = _normal(rng, *shape[:-1], 4)
+    got = _value_and_gradients(narrow_conv.conv_narrow_output, inputs, upstream)
+    want = _value_and_gradients(lambda h, k: tf.nn.conv2d(h, k, 1, "SAME"), inputs, upstream)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_gradients_in_a_tf_function_with_unknown_batch_and_size():
+    rng = np.random.default_rng(3)
+    x, h = _normal(rng, 3, 6, 5, 2, dtype=tf.float32), _normal(rng, 3, 6, 5, 8, dtype=tf.float32)
+    kernel_in = _normal(rng, 3, 3, 2, 8, dtype=tf.float32)
+    bias = _normal(rng, 8, dtype=tf.float32)
+    kernel_out = _normal(rng, 3, 3, 8, 2, dtype=tf.float32)
+
+    def loss(x, h):
+        hidden = narrow_conv.conv_bias_relu_narrow_input(x, kernel_in, bias)
+        return tf.reduce_sum(hidden * h) + tf.reduce_sum(
+            tf.square(narrow_conv.conv_narrow_output(h, kernel_out))
+        )
+
+    def gradients(x, h):
+        with tf.GradientTape() as tape:
+            tape.watch([x, h, kernel_in, bias, kernel_out])
+            value = loss(x, h)
+        return tape.gradient(value, [x, h, kernel_in, bias, kernel_out])
+
+    spec = [tf.TensorSpec([None, None, None, 2]), tf.TensorSpec([None, None, None, 8])]
+    traced = tf.function(gradients, input_signature=spec)
+    for g, e in zip(traced(x, h), gradients(x, h)):
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_bfloat16_gradients_follow_the_float32_ones():
+    rng = np.random.default_rng(4)
+    inputs = [
+        _normal(rng, 2, 5, 5, 2, dtype=tf.float32),
+        _normal(rng, 3, 3, 2, 16, dtype=tf.float32),
+    ]
+    upstream = _normal(rng, 2, 5, 5, 16, dtype=tf.float32)
+    bias = tf.zeros([16])
+
+    def run(dtype):
+        cast = [tf.cast(t, dtype) for t in inputs]
+        return _value_and_gradients(
+            narrow_conv.conv_bias_relu_narrow_input,
+            [*cast, tf.cast(bias, dtype)],
+            tf.cast(upstream, dtype),
+        )
+
+    for low, high in zip(run(tf.bfloat16), run(tf.float32)):
+        assert low.dtype == tf.bfloat16
+        error = tf.norm(tf.cast(low, tf.float32) - high) / tf.norm(high)
+        assert float(error) < 2e-2
+
+
+@pytest.mark.parametrize(
+    "kernel_shape, axis, expected",
+    [
+        ((3, 3, 2, 256), 2, True),
+        ((3, 3, 4, 256), 2, True),
+        ((3, 3, 6, 256), 2, False),
+        ((1, 1, 2, 256), 2, False),
+        ((3, 3, 256, 4), 3, True),
+        ((3, 3, 256, 8), 3, False),
+    ],
+)
+def test_only_3x3_kernels_with_a_narrow_side_take_the_patch_gradients(kernel_shape, axis, expected):
+    assert narrow_conv.is_narrow(kernel_shape, channels_axis=axis) is expected
+
+
+def test_the_coupling_network_uses_the_patch_gradients_where_a_side_is_narrow():
+    network = networks.GlowCouplingNetwork(2, 4, hidden_channels=8, seed=0)
+    x = tf.random.normal([2, 4, 4, 2])
+    network(x)
+    graph = tf.function(lambda x: tf.gradients(network(x), x)).get_concrete_function(x).graph
+    depthwise = [op for op in graph.get_operations() if "Depthwise" in op.type]
+    # The zero convolution's gradient takes patches of its 4-channel output gradient; the first
+    # convolution's input gradient is the adjoint of the 2-channel patches.
+    assert {op.type for op in depthwise} == {
+        "DepthwiseConv2dNative",
+        "DepthwiseConv2dNativeBackpropInput",
+    }

@@ -1,0 +1,119 @@
+"""3×3 convolutions with very few channels on one side, back-propagated as matrix products.
+
+A 'SAME' 3×3 convolution `y[p] = Σ_d x[p + d] · W[d]` (`d` over the nine offsets, `x` zero
+outside the image) has the gradients
+
+```none
+  dW[d] = Σ_p x[p + d]ᵀ · dy[p]              dx[q] = Σ_d dy[q − d] · W[d]ᵀ
+```
+
+A Glow coupling network on MNIST has such convolutions at both ends: its first one reads the
+conditioning half (2 or 4 channels) and its zero convolution writes the coupling's parameters
+(4 channels at the first level). On CPU, oneDNN runs the backward kernels of those shapes far
+below its usual rate (`benchmarks/README.md`). Over the *patches* of the narrow tensor, its nine
+shifted copies side by side, each gradient is one matrix product, plus the patches' adjoint
+(col2im) on the narrow side; both are depthwise convolutions with a one-hot kernel, cheap at
+this width. The forward pass stays the fused convolution, so values, and inference, are
+unchanged; only the order of the gradients' sums differs.
+
+The patch layout: channel `i · 9 + j` of `patches(x)` is `x[p + o_j, i]`, with the offsets
+`o_j = (j // 3 − 1, j % 3 − 1)`; the kernel `W[3, 3, c, C]` as a matrix is
+`transpose(W, [2, 0, 1, 3])` reshaped to `[9c, C]`, the same order.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+# The narrow side of a 3×3 convolution whose gradients run as matrix products: at most this
+# many channels. Above it oneDNN's own backward kernels are as fast or faster (measured at 6,
+# 12 and 24 channels, `benchmarks/README.md`).
+MAX_NARROW_CHANNELS = 4
+
+
+def is_narrow(kernel_shape, channels_axis: int) -> bool:
+    """Whether a convolution with this kernel shape back-propagates through `narrow_conv`."""
+    return tuple(kernel_shape[:2]) == (3, 3) and kernel_shape[channels_axis] <= MAX_NARROW_CHANNELS
+
+
+def _one_hot_kernel(channels: int, dtype) -> tf.Tensor:
+    """The `[3, 3, c, 9]` depthwise kernel that copies `x[p + o_j, i]` to channel `i · 9 + j`."""
+    kernel = np.zeros([3, 3, channels, 9])
+    for j in range(9):
+        kernel[j // 3, j % 3, :, j] = 1.0
+    return tf.constant(kernel, dtype)
+
+
+def patches(x: tf.Tensor) -> tf.Tensor:
+    """`[N, H, W, c] → [N, H, W, 9c]`: channel `i · 9 + j` is `x[p + o_j, i]` (zero outside)."""
+    kernel = _one_hot_kernel(x.shape[-1], x.dtype)
+    return tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "SAME")
+
+
+def patches_adjoint(q: tf.Tensor, channels: int) -> tf.Tensor:
+    """`[N, H, W, 9c] → [N, H, W, c]`, the adjoint of `patches` (col2im):
+    `out[q, i] = Σ_j q[q − o_j, i · 9 + j]`."""
+    input_shape = tf.concat([tf.shape(q)[:-1], [channels]], axis=0)
+    kernel = _one_hot_kernel(channels, q.dtype)
+    return tf.nn.depthwise_conv2d_backprop_input(input_shape, kernel, q, [1, 1, 1, 1], "SAME")
+
+
+def _as_matrix(kernel: tf.Tensor) -> tf.Tensor:
+    """`[3, 3, c, C] → [9c, C]`, row `i · 9 + j` being `kernel[o_j][i]`."""
+    channels_in, channels_out = kernel.shape[2], kernel.shape[3]
+    return tf.reshape(tf.transpose(kernel, [2, 0, 1, 3]), [9 * channels_in, channels_out])
+
+
+def _from_matrix(matrix: tf.Tensor, channels_in: int, channels_out: int) -> tf.Tensor:
+    """The inverse of `_as_matrix`."""
+    return tf.transpose(tf.reshape(matrix, [channels_in, 3, 3, channels_out]), [1, 2, 0, 3])
+
+
+def _with_channels(x: tf.Tensor, channels) -> tf.Tensor:
+    return tf.concat([tf.shape(x)[:-1], [channels]], axis=0)
+
+
+@tf.custom_gradient
+def conv_bias_relu_narrow_input(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor):
+    """`relu(conv3x3(x, kernel) + bias)` for an `x` of few channels (x→ hidden, `[N, H, W, c]`
+    to `[N, H, W, C]`).
+
+    Backward, with `d = dy · 1[y > 0]` as a `[NHW, C]` matrix and `P = patches(x)` as `[NHW, 9c]`:
+    `dkernel = Pᵀ d`, `dbias = Σ d`, `dx = patches_adjoint(d · kernelᵀ)`.
+    """
+    y = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias))
+
+    def gradient(dy):
+        channels_in, channels_out = kernel.shape[2], kernel.shape[3]
+        d = tf.reshape(tf.raw_ops.ReluGrad(gradients=dy, features=y), [-1, channels_out])
+        p = tf.reshape(patches(x), [-1, 9 * channels_in])
+        dkernel = _from_matrix(tf.matmul(p, d, transpose_a=True), channels_in, channels_out)
+        dp = tf.matmul(d, _as_matrix(kernel), transpose_b=True)
+        dx = patches_adjoint(tf.reshape(dp, _with_channels(x, 9 * channels_in)), channels_in)
+        return dx, dkernel, tf.reduce_sum(d, axis=0)
+
+    return y, gradient
+
+
+@tf.custom_gradient
+def conv_narrow_output(h: tf.Tensor, kernel: tf.Tensor):
+    """`conv3x3(h, kernel)` into few channels (`[N, H, W, C]` to `[N, H, W, c]`).
+
+    Backward: `dh[q] = Σ_d dy[q − d] · kernel[d]ᵀ` and `dkernel[d] = Σ_q h[q]ᵀ dy[q − d]` are, with
+    `P = patches(dy)` as `[NHW, 9c]` and the kernel flipped (`o_j → −o_j`) as a `[C, 9c]` matrix
+    `K̃`: `dh = P K̃ᵀ` and `dK̃ = hᵀ P`.
+    """
+    y = tf.nn.conv2d(h, kernel, 1, "SAME")
+
+    def gradient(dy):
+        channels_in, channels_out = kernel.shape[2], kernel.shape[3]
+        p = tf.reshape(patches(dy), [-1, 9 * channels_out])
+        flipped = tf.transpose(_as_matrix(tf.transpose(kernel[::-1, ::-1], [0, 1, 3, 2])))
+        pixels = tf.reshape(h, [-1, channels_in])
+        dh = tf.reshape(tf.matmul(p, flipped, transpose_b=True), tf.shape(h))
+        dflipped = tf.transpose(tf.matmul(pixels, p, transpose_a=True))  # [9c, C]
+        dkernel = tf.transpose(_from_matrix(dflipped, channels_out, channels_in), [0, 1, 3, 2])[
+            ::-1, ::-1
+        ]
+        return dh, dkernel
+
+    return y, gradient
