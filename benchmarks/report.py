@@ -102,6 +102,32 @@ def _throughput_rows() -> list[list[str]]:
     return rows
 
 
+def _narrow_conv_rows() -> list[list[str]]:
+    """`narrow_conv`'s gradients against oneDNN's own backward convolutions, same run."""
+    rows = []
+    for filename, label in [
+        ("train_throughput_mnist_narrow_conv.json", "w256 (the MNIST size)"),
+        ("train_throughput_mnist_w64_narrow_conv.json", "w64 (the main job's)"),
+    ]:
+        record = _load(filename)
+        results = (record or {}).get("results", {})
+        ours = results.get("ours_float32", {}).get("images_per_second_median")
+        conv = results.get("ours_float32_conv_gradients", {}).get("images_per_second_median")
+        rows.append(
+            [
+                f"Training img/s, 28×28×1, L=2, K=8, {label}, b64, float32: 3×3 convolutions with "
+                "≤ 4 channels on a side back-propagated as matrix products (`narrow_conv`) vs "
+                "oneDNN's backward convolutions",
+                _figure(ours),
+                _figure(conv),
+                _ratio(ours, conv),
+                f"`{(record or {}).get('command', 'python -m benchmarks.train_throughput')}`",
+                _date(record),
+            ]
+        )
+    return rows
+
+
 def _budget_row() -> list[str]:
     ours, torch = _load("likelihood_budget.json"), _load("peer_torch_glow_budget.json")
     ours_bpd = (ours or {}).get("test_bits_per_dim")
@@ -579,6 +605,7 @@ def _temperature_row() -> list[str]:
 def table() -> str:
     header = ["benchmark", "ours", "peer", "ratio", "command", "date (UTC, 1-min load), CPU"]
     rows = _throughput_rows() + [
+        *_narrow_conv_rows(),
         _budget_row(),
         _exactness_row(),
         _exactness_row("exactness_bf16_trained.json", "float32"),

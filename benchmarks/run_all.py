@@ -3,7 +3,7 @@
     python -m benchmarks.run_all                 # ≈ 35–45 min on the 2-core machine, quiet
     python -m benchmarks.run_all --budget        # also the two 20-minute likelihood runs (+45 min)
     python -m benchmarks.run_all --papers        # also the papers' comparisons (+≈ 2 h)
-    python -m benchmarks.run_all --settings      # also allocator, threads, dtypes (+≈ 40 min)
+    python -m benchmarks.run_all --settings      # also the settings A/Bs (+≈ 50 min)
     python -m benchmarks.run_all --only table    # rebuild the table from benchmarks/results/*.json
 
 Steps run one after another (never two at once: they would share the two cores):
@@ -12,8 +12,9 @@ one process each), the PyTorch peer's throughput (if its virtualenv exists), the
 curve check, exactness, serving latency, memory, inference speed against the peers, the batch-1
 kernels beside PyTorch's, with `--budget` the likelihood budget runs (ours, then the PyTorch
 peer's), with `--papers` the papers' comparisons (NICE vs RealNVP vs Glow, RealNVP's parts,
-temperature, Glow's Fig. 3, depth), and with `--settings` the A/Bs of the allocator, the thread
-pools (widths 256 and 64) and float32 vs bfloat16 networks on the main job. Exactness and
+temperature, Glow's Fig. 3, depth), and with `--settings` the A/Bs of the allocator, `narrow_conv`'s
+gradients (widths 256 and 64), the thread pools (widths 256 and 64) and float32 vs bfloat16
+networks on the main job. Exactness and
 serving use the budget run's checkpoint when it exists, so run with `--budget` first on a fresh
 machine for the trained-checkpoint figures.
 """
@@ -152,6 +153,38 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
     if args.settings:
         steps += [
             ("allocator", [python, "benchmarks.allocator"], {}),
+            (
+                "narrow_conv",
+                [
+                    python,
+                    "benchmarks.train_throughput",
+                    "--variants",
+                    "ours_float32,ours_float32_conv_gradients,tfp_glow",
+                    "--windows",
+                    "5",
+                    "--output",
+                    "train_throughput_mnist_narrow_conv.json",
+                ],
+                {},
+            ),
+            (
+                "narrow_conv_main_job",
+                [
+                    python,
+                    "benchmarks.train_throughput",
+                    "--variants",
+                    "ours_float32,ours_float32_conv_gradients",
+                    "--hidden-channels",
+                    "64",
+                    "--windows",
+                    "5",
+                    "--steps-per-window",
+                    "40",
+                    "--output",
+                    "train_throughput_mnist_w64_narrow_conv.json",
+                ],
+                {},
+            ),
             ("threads", [python, "benchmarks.threads"], {}),
             (
                 "threads_main_job",
@@ -193,8 +226,8 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--settings",
         action="store_true",
-        help="also the A/Bs of process settings and network dtype: allocator, threads, "
-        "network_dtypes",
+        help="also the A/Bs of process settings, narrow_conv's gradients and network dtype: "
+        "allocator, narrow_conv, threads, network_dtypes",
     )
     parser.add_argument(
         "--clock",

@@ -5,8 +5,9 @@
 
 Every variant is built once, warmed up, then timed in windows that alternate between the variants
 (ours float32, ours with bfloat16 coupling networks, TFP; optionally ours with tf_keras's Adam in
-place of the recipe's, or XLA), so that the load of other processes on
-this shared machine falls on all of them alike; each figure is the median over its windows.
+place of the recipe's, ours without `narrow_conv`'s gradients, or XLA), so that the load of other
+processes on this shared machine falls on all of them alike; each figure is the median over its
+windows.
 Ours is timed through `GlowModel.fit` itself (`fit(dataset, steps_per_epoch=window)` per window, on
 a cached dataset of real MNIST digits, or uniform noise at the CIFAR shape), from the start of the
 window's first step to the end of its last (a callback), since the ≈ 4 s a `fit` call spends
@@ -37,6 +38,7 @@ from benchmarks.peers import (
     tfp_glow,
 )
 from tfglow import GlowConfig, GlowModel
+from tfglow.bijectors import narrow_conv
 from tfglow.recipe import make_optimizer
 
 PRESETS = {"mnist": "mnist_cpu", "cifar": "cifar10_cpu"}
@@ -63,12 +65,14 @@ def _ours(
     batch_size: int,
     jit_compile: bool,
     keras_adam: bool = False,
+    conv_gradients: bool = False,
 ):
     """A window runner for `GlowModel.fit`: `run(steps)` trains `steps` steps in one `fit` call.
 
     The optimizer is the recipe's Adam (`tfglow.recipe.make_optimizer`, one fused update op per
     variable), as `training.train` uses; with `keras_adam`, `tf_keras.optimizers.Adam`, as TFP's
-    step uses.
+    step uses. With `conv_gradients` the step is traced with every convolution back-propagated by
+    its own kernels (`narrow_conv` off), the A/B of `tfglow.bijectors.narrow_conv`.
 
     Returns `(loss, seconds)` with the seconds of the steps themselves: a `fit` call also spends
     up to ≈ 4 s after its last step tearing down its tf.data iterator (autotuning threads,
@@ -90,7 +94,24 @@ def _ours(
         history = model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
         return history.history["bits_per_dim"][-1], clock.end - clock.start
 
-    return run
+    if not conv_gradients:
+        return run
+    traced = False
+
+    def run_traced_with_conv_gradients(steps: int) -> tuple[float, float]:
+        nonlocal traced
+        if traced:
+            return run(steps)
+        # The choice is made when the step is traced, which the first call does.
+        narrow = narrow_conv.MAX_NARROW_CHANNELS
+        narrow_conv.MAX_NARROW_CHANNELS = 0
+        try:
+            return run(steps)
+        finally:
+            narrow_conv.MAX_NARROW_CHANNELS = narrow
+            traced = True
+
+    return run_traced_with_conv_gradients
 
 
 def _tfp(size: str, images: np.ndarray, batch_size: int, seed: int, jit_compile: bool):
@@ -125,11 +146,20 @@ def measure(
     windows: int,
     steps_per_window: int,
     seed: int = 0,
+    hidden_channels: int | None = None,
 ) -> dict:
-    """Times every variant in alternating windows; returns the result record."""
+    """Times every variant in alternating windows; returns the result record.
+
+    `hidden_channels` narrows or widens our coupling networks (the main job's width is 64); TFP's
+    runs at the peer configuration's width only, so the two exclude each other.
+    """
     config = GlowConfig.preset(PRESETS[size], seed=seed)
     peer_config = bench_common.CONFIGS[size]
-    if (
+    if hidden_channels is not None:
+        if any(name.startswith("tfp") for name in variants):
+            raise ValueError("--hidden-channels applies to our variants only; drop tfp_glow")
+        config = config.replace(hidden_channels=hidden_channels)
+    elif (
         tuple(peer_config["image_shape"]),
         peer_config["num_levels"],
         peer_config["num_steps"],
@@ -149,6 +179,9 @@ def measure(
         "ours_float32_xla": lambda: _ours(config, images, batch_size, jit_compile=True),
         "ours_float32_keras_adam": lambda: _ours(
             config, images, batch_size, jit_compile=False, keras_adam=True
+        ),
+        "ours_float32_conv_gradients": lambda: _ours(
+            config, images, batch_size, jit_compile=False, conv_gradients=True
         ),
         "tfp_glow": lambda: _tfp(size, images, batch_size, seed, jit_compile=False),
         "tfp_glow_xla": lambda: _tfp(size, images, batch_size, seed, jit_compile=True),
@@ -191,6 +224,12 @@ def measure(
                 ratios[f"{name}_over_tfp_glow"] = round(
                     results[name]["images_per_second_median"] / peer, 3
                 )
+    if {"ours_float32", "ours_float32_conv_gradients"} <= set(results):
+        ratios["ours_float32_over_ours_float32_conv_gradients"] = round(
+            results["ours_float32"]["images_per_second_median"]
+            / results["ours_float32_conv_gradients"]["images_per_second_median"],
+            3,
+        )
     return dict(
         benchmark="train_throughput",
         size=size,
@@ -220,12 +259,18 @@ def main(argv=None) -> None:
         "--variants",
         default=",".join(VARIANTS),
         help=f"comma-separated, from {VARIANTS} and ours_float32_xla, ours_float32_keras_adam, "
-        "tfp_glow_xla",
+        "ours_float32_conv_gradients, tfp_glow_xla",
     )
     parser.add_argument("--warmup-steps", type=int, default=5)
     parser.add_argument("--windows", type=int, default=7)
     parser.add_argument("--steps-per-window", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--hidden-channels",
+        type=int,
+        default=None,
+        help="our coupling networks' width instead of the preset's (our variants only)",
+    )
     parser.add_argument(
         "--output",
         default=None,
@@ -239,6 +284,7 @@ def main(argv=None) -> None:
         args.windows,
         args.steps_per_window,
         args.seed,
+        args.hidden_channels,
     )
     result["command"] = "python -m benchmarks.train_throughput " + " ".join(sys.argv[1:])
     bench_common.emit(result, args.output or f"train_throughput_{args.size}.json")
