@@ -138,3 +138,23 @@ def test_conv_bias_relu_equals_the_convolution_and_so_do_its_gradients(kernel_si
     assert float(tf.reduce_max(want[0])) > 0  # some units are active
     for g, w in zip(got, want):
         np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_interleaved_pair_reads_even_and_odd_channels_with_the_slices_gradient():
+    rng = np.random.default_rng(0)
+    h = tf.constant(rng.normal(size=(2, 3, 4, 6)))
+    upstream = [tf.constant(rng.normal(size=(2, 3, 4, 3))) for _ in range(2)]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(h)
+        got = networks.interleaved_pair(h)
+        want = (h[..., 0::2], h[..., 1::2])
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
+    np.testing.assert_array_equal(
+        tape.gradient(got, h, output_gradients=upstream).numpy(),
+        tape.gradient(want, h, output_gradients=upstream).numpy(),
+    )
+    traced = tf.function(networks.interleaved_pair).get_concrete_function(
+        tf.TensorSpec([None, None, None, 6], tf.float64)
+    )
+    np.testing.assert_array_equal(traced(h)[1].numpy(), want[1].numpy())

@@ -7,6 +7,7 @@ import tensorflow as tf
 from tfglow.bijectors import scales, sigmoid_scale
 from tfglow.bijectors.channel_coupling import ChannelCoupling
 from tfglow.bijectors.coupling_networks import DEFAULT_RESIDUAL_BLOCKS, make_coupling_network
+from tfglow.bijectors.networks import interleaved_pair
 
 
 class AffineCoupling(ChannelCoupling):
@@ -117,8 +118,8 @@ class AffineCoupling(ChannelCoupling):
 
         The conditioning half has shape `[N, H, W, C // 2]`.
         """
-        h = self.conditioner(conditioning)
-        return h[..., 0::2], self.scale_function(h[..., 1::2])
+        shift, raw_scale = interleaved_pair(self.conditioner(conditioning))
+        return shift, self.scale_function(raw_scale)
 
     def _coupling_parameters(self, conditioning):
         return self.shift_and_log_scale(conditioning)

@@ -84,7 +84,10 @@ class ChannelCoupling(JointLogDetMixin, tfb.Bijector):
     def _split(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Returns the conditioning and transformed halves, rank 4, and the batch shape of `x`."""
         folded, batch_shape = batch_shapes.fold_batch(x)
-        return folded[..., : self.split_index], folded[..., self.split_index :], batch_shape
+        conditioning, transformed = tf.split(
+            folded, [self.split_index, self.channels - self.split_index], axis=-1
+        )
+        return conditioning, transformed, batch_shape
 
     def _recombine(
         self, conditioning: tf.Tensor, transformed: tf.Tensor, batch_shape: tf.Tensor

@@ -9,6 +9,7 @@ from tfglow.bijectors import batch_shapes, scales, sigmoid_scale
 from tfglow.bijectors.channel_coupling import split_index
 from tfglow.bijectors.coupling_networks import DEFAULT_RESIDUAL_BLOCKS, make_coupling_network
 from tfglow.bijectors.joint_log_det import JointLogDetMixin
+from tfglow.bijectors.networks import interleaved_pair
 
 _MASKS = ("checkerboard", "channel")
 
@@ -134,9 +135,9 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
 
     def _masked_shift_and_log_scale(self, mask: tf.Tensor, conditioning: tf.Tensor):
         """Shift and log-scale from `NN(b ⊙ x)`, both zero where `b = 1`."""
-        h = self.conditioner(conditioning)
-        shift = (1.0 - mask) * h[..., 0::2]
-        log_scale = (1.0 - mask) * self.scale_function(h[..., 1::2])
+        shift, raw_scale = interleaved_pair(self.conditioner(conditioning))
+        shift = (1.0 - mask) * shift
+        log_scale = (1.0 - mask) * self.scale_function(raw_scale)
         return shift, log_scale
 
     def _inverse_and_log_det(self, x):

@@ -131,6 +131,19 @@ class ZeroConv2D(tf.Module):
         return (out + self.bias) * tf.exp(_LOG_GAIN_FACTOR * self.log_gain)
 
 
+def interleaved_pair(h: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """`(h[..., 0::2], h[..., 1::2])`: two parameters a network emits interleaved by channel.
+
+    openai/glow's layout, used for a coupling's shift and scale and a split prior's mean and
+    log-std. Read as a reshape to `[..., C / 2, 2]` and an unstack: the same values, and a
+    gradient that is one stack, where two strided slices would each write a full-size
+    zero-filled tensor (`benchmarks/README.md`).
+    """
+    pairs = tf.reshape(h, tf.concat([tf.shape(h)[:-1], [h.shape[-1] // 2, 2]], axis=0))
+    first, second = tf.unstack(pairs, axis=-1)
+    return first, second
+
+
 class GlowCouplingNetwork(tf.Module):
     """Glow's coupling network: 3×3 conv, ActNorm, ReLU, 1×1 conv, ActNorm, ReLU, zero 3×3 conv.
 

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from tfglow.bijectors.channel_coupling import ChannelCoupling
-from tfglow.bijectors.networks import ZeroConv2D
+from tfglow.bijectors.networks import ZeroConv2D, interleaved_pair
 
 
 class SplitPrior(ChannelCoupling):
@@ -77,8 +77,7 @@ class SplitPrior(ChannelCoupling):
         )
 
     def _coupling_parameters(self, keep):
-        h = self.conditioner(keep)
-        return h[..., 0::2], h[..., 1::2]
+        return interleaved_pair(self.conditioner(keep))
 
     def _transform(self, factored, parameters):
         mean, log_std = parameters
