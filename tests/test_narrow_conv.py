@@ -138,3 +138,13 @@ def test_the_coupling_network_uses_the_patch_gradients_where_a_side_is_narrow():
         "DepthwiseConv2dNative",
         "DepthwiseConv2dNativeBackpropInput",
     }
+
+
+def test_a_visible_gpu_keeps_the_convolutions_own_gradients(monkeypatch):
+    assert narrow_conv.is_narrow((3, 3, 2, 256), channels_axis=2)
+    monkeypatch.setattr(
+        tf.config,
+        "list_physical_devices",
+        lambda kind=None: ["/physical_device:GPU:0"] if kind == "GPU" else [],
+    )
+    assert not narrow_conv.is_narrow((3, 3, 2, 256), channels_axis=2)

@@ -10,7 +10,8 @@ outside the image) has the gradients
 A Glow coupling network on MNIST has such convolutions at both ends: its first one reads the
 conditioning half (2 or 4 channels) and its zero convolution writes the coupling's parameters
 (4 channels at the first level). On CPU, oneDNN runs the backward kernels of those shapes far
-below its usual rate (`benchmarks/README.md`). Over the *patches* of the narrow tensor, its nine
+below its usual rate (`benchmarks/README.md`); on a machine with a GPU the convolutions keep
+their own gradients. Over the *patches* of the narrow tensor, its nine
 shifted copies side by side, each gradient is one matrix product, plus the patches' adjoint
 (col2im) on the narrow side; both are depthwise convolutions with a one-hot kernel, cheap at
 this width. The forward pass stays the fused convolution, so values, and inference, are
@@ -31,8 +32,16 @@ MAX_NARROW_CHANNELS = 4
 
 
 def is_narrow(kernel_shape, channels_axis: int) -> bool:
-    """Whether a convolution with this kernel shape back-propagates through `narrow_conv`."""
-    return tuple(kernel_shape[:2]) == (3, 3) and kernel_shape[channels_axis] <= MAX_NARROW_CHANNELS
+    """Whether a convolution with this kernel shape back-propagates through `narrow_conv`.
+
+    Only where no GPU is visible: the rewrite answers oneDNN's CPU kernels, and cuDNN's were not
+    measured against it.
+    """
+    return (
+        tuple(kernel_shape[:2]) == (3, 3)
+        and kernel_shape[channels_axis] <= MAX_NARROW_CHANNELS
+        and not tf.config.list_physical_devices("GPU")
+    )
 
 
 def _one_hot_kernel(channels: int, dtype) -> tf.Tensor:
