@@ -10,12 +10,12 @@ outside the image) has the gradients
 A Glow coupling network on MNIST has such convolutions at both ends: its first one reads the
 conditioning half (2 or 4 channels) and its zero convolution writes the coupling's parameters
 (4 channels at the first level). On CPU, oneDNN runs the backward kernels of those shapes far
-below its usual rate (`benchmarks/README.md`); on a machine with a GPU the convolutions keep
-their own gradients. Over the *patches* of the narrow tensor, its nine
+below its usual rate (`benchmarks/README.md`). Over the *patches* of the narrow tensor, its nine
 shifted copies side by side, each gradient is one matrix product, plus the patches' adjoint
 (col2im) on the narrow side; both are depthwise convolutions with a one-hot kernel, cheap at
 this width. The forward pass stays the fused convolution, so values, and inference, are
-unchanged; only the order of the gradients' sums differs.
+unchanged; only the order of the gradients' sums differs. On a machine with a GPU the
+convolutions keep their own gradients.
 
 The patch layout: channel `i · 9 + j` of `patches(x)` is `x[p + o_j, i]`, with the offsets
 `o_j = (j // 3 − 1, j % 3 − 1)`; the kernel `W[3, 3, c, C]` as a matrix is
@@ -52,6 +52,11 @@ def _one_hot_kernel(channels: int, dtype) -> tf.Tensor:
     return tf.constant(kernel, dtype)
 
 
+def _with_channels(x: tf.Tensor, channels: int) -> tf.Tensor:
+    """The dynamic shape of `x` with its last axis `channels` long."""
+    return tf.concat([tf.shape(x)[:-1], [channels]], axis=0)
+
+
 def patches(x: tf.Tensor) -> tf.Tensor:
     """`[N, H, W, c] → [N, H, W, 9c]`: channel `i · 9 + j` is `x[p + o_j, i]` (zero outside)."""
     kernel = _one_hot_kernel(x.shape[-1], x.dtype)
@@ -60,10 +65,11 @@ def patches(x: tf.Tensor) -> tf.Tensor:
 
 def patches_adjoint(q: tf.Tensor, channels: int) -> tf.Tensor:
     """`[N, H, W, 9c] → [N, H, W, c]`, the adjoint of `patches` (col2im):
-    `out[q, i] = Σ_j q[q − o_j, i · 9 + j]`."""
-    input_shape = tf.concat([tf.shape(q)[:-1], [channels]], axis=0)
+    `out[p, i] = Σ_j q[p − o_j, i · 9 + j]`."""
     kernel = _one_hot_kernel(channels, q.dtype)
-    return tf.nn.depthwise_conv2d_backprop_input(input_shape, kernel, q, [1, 1, 1, 1], "SAME")
+    return tf.nn.depthwise_conv2d_backprop_input(
+        _with_channels(q, channels), kernel, q, [1, 1, 1, 1], "SAME"
+    )
 
 
 def _as_matrix(kernel: tf.Tensor) -> tf.Tensor:
@@ -77,14 +83,10 @@ def _from_matrix(matrix: tf.Tensor, channels_in: int, channels_out: int) -> tf.T
     return tf.transpose(tf.reshape(matrix, [channels_in, 3, 3, channels_out]), [1, 2, 0, 3])
 
 
-def _with_channels(x: tf.Tensor, channels) -> tf.Tensor:
-    return tf.concat([tf.shape(x)[:-1], [channels]], axis=0)
-
-
 @tf.custom_gradient
 def conv_bias_relu_narrow_input(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor):
-    """`relu(conv3x3(x, kernel) + bias)` for an `x` of few channels (x→ hidden, `[N, H, W, c]`
-    to `[N, H, W, C]`).
+    """`relu(conv3x3(x, kernel) + bias)` for an `x` of few channels, `[N, H, W, c]` to
+    `[N, H, W, C]`.
 
     Backward, with `d = dy · 1[y > 0]` as a `[NHW, C]` matrix and `P = patches(x)` as `[NHW, 9c]`:
     `dkernel = Pᵀ d`, `dbias = Σ d`, `dx = patches_adjoint(d · kernelᵀ)`.
@@ -120,9 +122,9 @@ def conv_narrow_output(h: tf.Tensor, kernel: tf.Tensor):
         pixels = tf.reshape(h, [-1, channels_in])
         dh = tf.reshape(tf.matmul(p, flipped, transpose_b=True), tf.shape(h))
         dflipped = tf.transpose(tf.matmul(pixels, p, transpose_a=True))  # [9c, C]
-        dkernel = tf.transpose(_from_matrix(dflipped, channels_out, channels_in), [0, 1, 3, 2])[
-            ::-1, ::-1
-        ]
-        return dh, dkernel
+        dkernel_flipped = tf.transpose(
+            _from_matrix(dflipped, channels_out, channels_in), [0, 1, 3, 2]
+        )
+        return dh, dkernel_flipped[::-1, ::-1]
 
     return y, gradient
