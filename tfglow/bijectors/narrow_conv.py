@@ -111,7 +111,7 @@ def conv_narrow_output(h: tf.Tensor, kernel: tf.Tensor):
 
     Backward: `dh[q] = Σ_d dy[q − d] · kernel[d]ᵀ` and `dkernel[d] = Σ_q h[q]ᵀ dy[q − d]` are, with
     `P = patches(dy)` as `[NHW, 9c]` and the kernel flipped (`o_j → −o_j`) as a `[C, 9c]` matrix
-    `K̃`: `dh = P K̃ᵀ` and `dK̃ = hᵀ P`.
+    `K̃`: `dh = P K̃ᵀ` and `dK̃ᵀ = Pᵀ h`.
     """
     y = tf.nn.conv2d(h, kernel, 1, "SAME")
 
@@ -121,7 +121,7 @@ def conv_narrow_output(h: tf.Tensor, kernel: tf.Tensor):
         flipped = tf.transpose(_as_matrix(tf.transpose(kernel[::-1, ::-1], [0, 1, 3, 2])))
         pixels = tf.reshape(h, [-1, channels_in])
         dh = tf.reshape(tf.matmul(p, flipped, transpose_b=True), tf.shape(h))
-        dflipped = tf.transpose(tf.matmul(pixels, p, transpose_a=True))  # [9c, C]
+        dflipped = tf.matmul(p, pixels, transpose_a=True)  # [9c, C]
         dkernel_flipped = tf.transpose(
             _from_matrix(dflipped, channels_out, channels_in), [0, 1, 3, 2]
         )
