@@ -128,6 +128,23 @@ def _narrow_conv_rows() -> list[list[str]]:
     return rows
 
 
+def _reversible_step_time_row() -> list[str]:
+    """Reversible against standard gradients at K=8, alternating windows of one run."""
+    record = _load("train_throughput_mnist_reversible.json")
+    results = (record or {}).get("results", {})
+    standard = results.get("ours_float32", {}).get("images_per_second_median")
+    reversible = results.get("ours_float32_reversible", {}).get("images_per_second_median")
+    return [
+        "Training img/s, 28×28×1, L=2, K=8, w256, b64, float32: reversible vs standard gradients "
+        "(step time reversible ÷ standard = the ratio)",
+        _figure(reversible),
+        _figure(standard),
+        _ratio(standard, reversible),
+        f"`{(record or {}).get('command', 'python -m benchmarks.train_throughput')}`",
+        _date(record),
+    ]
+
+
 def _budget_row() -> list[str]:
     ours, torch = _load("likelihood_budget.json"), _load("peer_torch_glow_budget.json")
     ours_bpd = (ours or {}).get("test_bits_per_dim")
@@ -606,6 +623,7 @@ def table() -> str:
     header = ["benchmark", "ours", "peer", "ratio", "command", "date (UTC, 1-min load), CPU"]
     rows = _throughput_rows() + [
         *_narrow_conv_rows(),
+        _reversible_step_time_row(),
         _budget_row(),
         _exactness_row(),
         _exactness_row("exactness_bf16_trained.json", "float32"),

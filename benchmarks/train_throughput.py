@@ -5,9 +5,9 @@
 
 Every variant is built once, warmed up, then timed in windows that alternate between the variants
 (ours float32, ours with bfloat16 coupling networks, TFP; optionally ours with tf_keras's Adam in
-place of the recipe's, ours without `narrow_conv`'s gradients, or XLA), so that the load of other
-processes on this shared machine falls on all of them alike; each figure is the median over its
-windows.
+place of the recipe's, ours without `narrow_conv`'s gradients, ours with reversible gradients, or
+XLA), so that the load of other processes on this shared machine falls on all of them alike; each
+figure is the median over its windows.
 Ours is timed through `GlowModel.fit` itself (`fit(dataset, steps_per_epoch=window)` per window, on
 a cached dataset of real MNIST digits, or uniform noise at the CIFAR shape), from the start of the
 window's first step to the end of its last (a callback), since the ≈ 4 s a `fit` call spends
@@ -180,6 +180,9 @@ def measure(
         "ours_float32_keras_adam": lambda: _ours(
             config, images, batch_size, jit_compile=False, keras_adam=True
         ),
+        "ours_float32_reversible": lambda: _ours(
+            config.replace(reversible_gradients=True), images, batch_size, jit_compile=False
+        ),
         "ours_float32_conv_gradients": lambda: _ours(
             config, images, batch_size, jit_compile=False, conv_gradients=True
         ),
@@ -224,6 +227,12 @@ def measure(
                 ratios[f"{name}_over_tfp_glow"] = round(
                     results[name]["images_per_second_median"] / peer, 3
                 )
+    if {"ours_float32", "ours_float32_reversible"} <= set(results):
+        ratios["ours_float32_reversible_over_ours_float32_step_time"] = round(
+            results["ours_float32"]["images_per_second_median"]
+            / results["ours_float32_reversible"]["images_per_second_median"],
+            3,
+        )
     if {"ours_float32", "ours_float32_conv_gradients"} <= set(results):
         ratios["ours_float32_over_ours_float32_conv_gradients"] = round(
             results["ours_float32"]["images_per_second_median"]
@@ -259,7 +268,7 @@ def main(argv=None) -> None:
         "--variants",
         default=",".join(VARIANTS),
         help=f"comma-separated, from {VARIANTS} and ours_float32_xla, ours_float32_keras_adam, "
-        "ours_float32_conv_gradients, tfp_glow_xla",
+        "ours_float32_conv_gradients, ours_float32_reversible, tfp_glow_xla",
     )
     parser.add_argument("--warmup-steps", type=int, default=5)
     parser.add_argument("--windows", type=int, default=7)
