@@ -7,6 +7,20 @@ import tensorflow as tf
 from tfglow.bijectors import narrow_conv, networks
 
 
+def _visible_gpus(monkeypatch, gpus):
+    """Makes `tf.config.list_physical_devices("GPU")` return `gpus`, as `is_narrow` reads it."""
+    real = tf.config.list_physical_devices
+    monkeypatch.setattr(
+        tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else real(kind)
+    )
+
+
+@pytest.fixture
+def cpu_only(monkeypatch):
+    """The rule as on a machine without a GPU (this suite's), wherever the tests run."""
+    _visible_gpus(monkeypatch, [])
+
+
 def _normal(rng, *shape, dtype=tf.float64):
     return tf.constant(rng.normal(size=shape), dtype)
 
@@ -122,11 +136,13 @@ def test_bfloat16_gradients_follow_the_float32_ones():
         ((3, 3, 256, 8), 3, False),
     ],
 )
-def test_only_3x3_kernels_with_a_narrow_side_take_the_patch_gradients(kernel_shape, axis, expected):
+def test_only_3x3_kernels_with_a_narrow_side_take_the_patch_gradients(
+    kernel_shape, axis, expected, cpu_only
+):
     assert narrow_conv.is_narrow(kernel_shape, channels_axis=axis) is expected
 
 
-def test_the_coupling_network_uses_the_patch_gradients_where_a_side_is_narrow():
+def test_the_coupling_network_uses_the_patch_gradients_where_a_side_is_narrow(cpu_only):
     network = networks.GlowCouplingNetwork(2, 4, hidden_channels=8, seed=0)
     x = tf.random.normal([2, 4, 4, 2])
     network(x)
@@ -141,10 +157,7 @@ def test_the_coupling_network_uses_the_patch_gradients_where_a_side_is_narrow():
 
 
 def test_a_visible_gpu_keeps_the_convolutions_own_gradients(monkeypatch):
+    _visible_gpus(monkeypatch, [])
     assert narrow_conv.is_narrow((3, 3, 2, 256), channels_axis=2)
-    monkeypatch.setattr(
-        tf.config,
-        "list_physical_devices",
-        lambda kind=None: ["/physical_device:GPU:0"] if kind == "GPU" else [],
-    )
+    _visible_gpus(monkeypatch, ["/physical_device:GPU:0"])
     assert not narrow_conv.is_narrow((3, 3, 2, 256), channels_axis=2)
