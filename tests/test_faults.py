@@ -82,6 +82,7 @@ def test_a_missing_state_file_resumes_from_the_newest_checkpoint_and_deletes_not
     assert all(f"ckpt-{step}.index" in remaining for step in (3, 6, 9))
 
 
+@pytest.mark.slow  # resumes training; the truncated shard below takes the same fallback fast
 def test_a_missing_latest_index_falls_back_to_the_earlier_checkpoint(run_dir, capsys):
     os.remove(os.path.join(_checkpoints(run_dir), "ckpt-6.index"))
     assert _train(run_dir, "--steps", "7", "--checkpoint_every", "3") == 0
