@@ -102,47 +102,53 @@ def _throughput_rows() -> list[list[str]]:
     return rows
 
 
+def _variants_row(
+    filename: str, what: str, ours: str, peer: str, ratio_of_peer: bool = False
+) -> list[str]:
+    """A row comparing two variants of one `train_throughput.py` run by their median img/s; the
+    ratio is ours ÷ peer, or peer ÷ ours with `ratio_of_peer` (a step-time ratio)."""
+    record = _load(filename)
+    results = (record or {}).get("results", {})
+    ours_rate = results.get(ours, {}).get("images_per_second_median")
+    peer_rate = results.get(peer, {}).get("images_per_second_median")
+    return [
+        what,
+        _figure(ours_rate),
+        _figure(peer_rate),
+        _ratio(peer_rate, ours_rate) if ratio_of_peer else _ratio(ours_rate, peer_rate),
+        f"`{(record or {}).get('command', 'python -m benchmarks.train_throughput')}`",
+        _date(record),
+    ]
+
+
 def _narrow_conv_rows() -> list[list[str]]:
     """`narrow_conv`'s gradients against oneDNN's own backward convolutions, same run."""
-    rows = []
-    for filename, label in [
-        ("train_throughput_mnist_narrow_conv.json", "w256 (the MNIST size)"),
-        ("train_throughput_mnist_w64_narrow_conv.json", "w64 (the main job's)"),
-    ]:
-        record = _load(filename)
-        results = (record or {}).get("results", {})
-        ours = results.get("ours_float32", {}).get("images_per_second_median")
-        conv = results.get("ours_float32_conv_gradients", {}).get("images_per_second_median")
-        rows.append(
-            [
-                f"Training img/s, 28×28×1, L=2, K=8, {label}, b64, float32: 3×3 convolutions with "
-                "≤ 4 channels on a side back-propagated as matrix products (`narrow_conv`) vs "
-                "oneDNN's backward convolutions",
-                _figure(ours),
-                _figure(conv),
-                _ratio(ours, conv),
-                f"`{(record or {}).get('command', 'python -m benchmarks.train_throughput')}`",
-                _date(record),
-            ]
+    return [
+        _variants_row(
+            filename,
+            f"Training img/s, 28×28×1, L=2, K=8, {label}, b64, float32: 3×3 convolutions with "
+            "≤ 4 channels on a side back-propagated as matrix products (`narrow_conv`) vs "
+            "oneDNN's backward convolutions",
+            "ours_float32",
+            "ours_float32_conv_gradients",
         )
-    return rows
+        for filename, label in [
+            ("train_throughput_mnist_narrow_conv.json", "w256 (the MNIST size)"),
+            ("train_throughput_mnist_w64_narrow_conv.json", "w64 (the main job's)"),
+        ]
+    ]
 
 
 def _reversible_step_time_row() -> list[str]:
     """Reversible against standard gradients at K=8, alternating windows of one run."""
-    record = _load("train_throughput_mnist_reversible.json")
-    results = (record or {}).get("results", {})
-    standard = results.get("ours_float32", {}).get("images_per_second_median")
-    reversible = results.get("ours_float32_reversible", {}).get("images_per_second_median")
-    return [
+    return _variants_row(
+        "train_throughput_mnist_reversible.json",
         "Training img/s, 28×28×1, L=2, K=8, w256, b64, float32: reversible vs standard gradients "
         "(step time reversible ÷ standard = the ratio)",
-        _figure(reversible),
-        _figure(standard),
-        _ratio(standard, reversible),
-        f"`{(record or {}).get('command', 'python -m benchmarks.train_throughput')}`",
-        _date(record),
-    ]
+        "ours_float32_reversible",
+        "ours_float32",
+        ratio_of_peer=True,
+    )
 
 
 def _budget_row() -> list[str]:
