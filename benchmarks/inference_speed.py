@@ -17,7 +17,12 @@ Every sample is decoded to uint8 pixels, as ours are. Weights are freshly initia
 data-dependent init on 256 test digits): speed does not depend on them. In each of `--rounds`
 rounds the TensorFlow calls go round-robin over every (variant, operation, batch), `--repeats`
 calls each after 3 warm-up calls, and then the PyTorch peer's process runs; a row's figure is the
-median over the rounds of each round's median, and the JSON keeps every round's. Writes
+median over the rounds of each round's median, and the JSON keeps every round's.
+
+Each TensorFlow row also carries the FLOPs of its convolutions and matrix products per image
+(`benchmarks/ceiling.py`'s count, from the traced call at batch 1; the SavedModel runs the
+in-memory graph's) and, from the peak of TensorFlow's own float32 matrix product alone
+(2048³, measured before and after the rounds), the share of that peak the call reaches. Writes
 `benchmarks/results/inference_speed.json`.
 """
 
@@ -36,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
+from benchmarks import ceiling
 from benchmarks.peers import (
     bench_common,
     mnist_idx,
@@ -151,6 +157,23 @@ def main(argv=None) -> None:
         for batch in BATCH_SIZES
         for name, calls in variants.items()
     }
+    gflop_per_image = {
+        (name, operation): sum(
+            ceiling.forward_flops(
+                variants[source][operation]
+                .get_concrete_function(*_inputs(operation, 1, images))
+                .graph
+            ).values()
+        )
+        / 1e9
+        for name, source in [
+            ("tfglow_in_memory", "tfglow_in_memory"),
+            ("tfglow_saved_model", "tfglow_in_memory"),
+            ("tfp_glow", "tfp_glow"),
+        ]
+        for operation in OPERATIONS
+    }
+    peaks = [ceiling.matmul_gflops(2048, 2048, 2048)]
     for call, inputs in cells.values():  # warm-up: tracing, first-run allocations
         for _ in range(3):
             _seconds(lambda call=call, inputs=inputs: call(*inputs))
@@ -170,6 +193,8 @@ def main(argv=None) -> None:
             cell = ("torch_glow", row["operation"], row["batch"])
             round_milliseconds.setdefault(cell, []).append(row["milliseconds"])
         print(f"round {round_number} of {args.rounds} done", flush=True)
+    peaks.append(ceiling.matmul_gflops(2048, 2048, 2048))
+    peak = max(peaks)
     rows = []
     for (name, operation, batch), milliseconds in round_milliseconds.items():
         median = statistics.median(milliseconds)
@@ -183,6 +208,12 @@ def main(argv=None) -> None:
                 rounds_milliseconds=milliseconds,
             )
         )
+        flops = gflop_per_image.get((name, operation))
+        if flops is not None:
+            rows[-1].update(
+                gflop_per_image=round(flops, 4),
+                fraction_of_peak=round(1000 * batch / median * flops / peak, 3),
+            )
         print(rows[-1], flush=True)
     bench_common.emit(
         dict(
@@ -193,6 +224,9 @@ def main(argv=None) -> None:
             repeats=args.repeats,
             rounds=args.rounds,
             torch_peer=peer_command,
+            peak_gflops_alone=dict(
+                matmul_2048_cubed=[round(p, 1) for p in peaks], peak=round(peak, 1)
+            ),
             command="python -m benchmarks.inference_speed " + " ".join(sys.argv[1:]),
             machine=bench_common.machine_info(),
             date=bench_common.now_iso(),

@@ -151,6 +151,41 @@ def _reversible_step_time_row() -> list[str]:
     )
 
 
+def _ceiling_rows() -> list[list[str]]:
+    """Float32 training against this CPU's ceiling (its matrix product's peak over the step's
+    FLOPs per image), TFP's `tfb.Glow` in the same run."""
+    rows = []
+    for size, label in [("mnist", "28×28×1, L=2, K=8"), ("cifar", "32×32×3, L=3, K=8")]:
+        record = _load(f"ceiling_{size}.json")
+        if not record:
+            rows.append(
+                _missing_row(
+                    f"Float32 ceiling, {label}", f"python -m benchmarks.ceiling --size {size}"
+                )
+            )
+            continue
+        flops = record["step_gflop_per_image"]
+        rates = record["images_per_second"]
+        fraction = record["fraction_of_peak"]
+        target = record["target"]
+        rows.append(
+            [
+                f"Float32 training against the CPU's ceiling, {label}, w256, b64: img/s (GFLOP per "
+                f"image per step: ours {flops['ours']:.2f}, TFP {flops['tfp_glow']:.2f}; peak "
+                f"{record['peak_gflops_alone']['peak']:.0f} GFLOP/s, TF's matrix product alone)",
+                f"{rates['ours_float32']:.1f} ({100 * fraction['ours_float32']:.0f} % of peak)",
+                f"TFP {rates['tfp_glow']:.1f} ({100 * fraction['tfp_glow']:.0f} % of peak); "
+                f"ceiling {record['ceiling_images_per_second']:.1f}",
+                f"{record['ratios']['ours_float32_over_tfp_glow']:.2f}×; ceiling "
+                f"{record['ratios']['ceiling_over_tfp_glow']:.2f}×; {target['ratio']}× needs "
+                f"{100 * target['needs_fraction_of_peak']:.0f} % of peak",
+                f"`{record.get('command', f'python -m benchmarks.ceiling --size {size}')}`",
+                _date(record),
+            ]
+        )
+    return rows
+
+
 def _budget_row() -> list[str]:
     ours, torch = _load("likelihood_budget.json"), _load("peer_torch_glow_budget.json")
     ours_bpd = (ours or {}).get("test_bits_per_dim")
@@ -543,6 +578,11 @@ def _inference_rows() -> list[list[str]]:
     by = {
         (r["variant"], r["operation"], r["batch"]): r["images_per_second"] for r in record["rows"]
     }
+    share = {
+        (r["variant"], r["operation"], r["batch"]): f", {100 * r['fraction_of_peak']:.0f} % of peak"
+        for r in record["rows"]
+        if "fraction_of_peak" in r
+    }
     rows = []
     for operation in ("sample", "encode", "log_prob"):
         for batch in (1, 64):
@@ -557,8 +597,10 @@ def _inference_rows() -> list[list[str]]:
                 [
                     f"Inference img/s, {label}, batch {batch}, 28×28×1 L=2 K=8 w256: tfglow "
                     f"in memory (SavedModel) vs TFP `tfb.Glow` / PyTorch Glow",
-                    f"{_figure(ours)} ({_figure(saved)})",
-                    f"{_figure(tfp)} / {_figure(torch)}",
+                    f"{_figure(ours)} ({_figure(saved)})"
+                    + share.get(("tfglow_in_memory", operation, batch), ""),
+                    f"{_figure(tfp)}{share.get(('tfp_glow', operation, batch), '')} / "
+                    f"{_figure(torch)}",
                     f"{_ratio(ours, tfp)} / {_ratio(ours, torch)}",
                     f"`{command}`",
                     _date(record),
@@ -629,6 +671,7 @@ def table() -> str:
     header = ["benchmark", "ours", "peer", "ratio", "command", "date (UTC, 1-min load), CPU"]
     rows = _throughput_rows() + [
         *_narrow_conv_rows(),
+        *_ceiling_rows(),
         _reversible_step_time_row(),
         _budget_row(),
         _exactness_row(),

@@ -8,15 +8,15 @@
 
 Steps run one after another (never two at once: they would share the two cores):
 peer TFP Glow (both tf.function forms), ours vs TFP throughput at both sizes (alternating windows,
-one process each), the PyTorch peer's throughput (if its virtualenv exists), the bfloat16 loss
-curve check, exactness, serving latency, memory, inference speed against the peers, the batch-1
-kernels beside PyTorch's, with `--budget` the likelihood budget runs (ours, then the PyTorch
-peer's), with `--papers` the papers' comparisons (NICE vs RealNVP vs Glow, RealNVP's parts,
-temperature, Glow's Fig. 3, depth), and with `--settings` the A/Bs of the allocator, `narrow_conv`'s
-gradients (widths 256 and 64), the thread pools (widths 256 and 64) and float32 vs bfloat16
-networks on the main job. Exactness and
-serving use the budget run's checkpoint when it exists, so run with `--budget` first on a fresh
-machine for the trained-checkpoint figures.
+one process each), the same against the CPU's float32 ceiling (`ceiling.py`), the PyTorch peer's
+throughput (if its virtualenv exists), the bfloat16 loss curve check, exactness, serving latency,
+memory, inference speed against the peers, the batch-1 kernels beside PyTorch's, with `--budget` the
+likelihood budget runs (ours, then the PyTorch peer's), with `--papers` the papers' comparisons
+(NICE vs RealNVP vs Glow, RealNVP's parts, temperature, Glow's Fig. 3, depth), and with `--settings`
+the A/Bs of the allocator, `narrow_conv`'s gradients (widths 256 and 64), the thread pools (widths
+256 and 64) and float32 vs bfloat16 networks on the main job. Exactness and serving use the budget
+run's checkpoint when it exists, so run with `--budget` first on a fresh machine for the
+trained-checkpoint figures.
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
             [python, "benchmarks.train_throughput", "--size", "cifar", "--windows", "5"],
             {},
         ),
+        ("ceiling_mnist", [python, "benchmarks.ceiling", "--size", "mnist"], {}),
+        ("ceiling_cifar", [python, "benchmarks.ceiling", "--size", "cifar", "--windows", "7"], {}),
         (
             "throughput_torch",
             [
