@@ -103,12 +103,12 @@ def _ours(
         if traced:
             return run(steps)
         # The choice is made when the step is traced, which the first call does.
-        narrow = narrow_conv.MAX_NARROW_CHANNELS
-        narrow_conv.MAX_NARROW_CHANNELS = 0
+        limits = narrow_conv.MAX_NARROW_INPUT_CHANNELS, narrow_conv.MAX_NARROW_OUTPUT_CHANNELS
+        narrow_conv.MAX_NARROW_INPUT_CHANNELS = narrow_conv.MAX_NARROW_OUTPUT_CHANNELS = 0
         try:
             return run(steps)
         finally:
-            narrow_conv.MAX_NARROW_CHANNELS = narrow
+            narrow_conv.MAX_NARROW_INPUT_CHANNELS, narrow_conv.MAX_NARROW_OUTPUT_CHANNELS = limits
             traced = True
 
     return run_traced_with_conv_gradients
@@ -147,18 +147,23 @@ def measure(
     steps_per_window: int,
     seed: int = 0,
     hidden_channels: int | None = None,
+    steps_per_level: int | None = None,
 ) -> dict:
     """Times every variant in alternating windows; returns the result record.
 
-    `hidden_channels` narrows or widens our coupling networks (the main job's width is 64); TFP's
-    runs at the peer configuration's width only, so the two exclude each other.
+    `hidden_channels` narrows or widens our coupling networks (the main job's width is 64), and
+    `steps_per_level` changes our depth K; TFP's runs at the peer configuration's only, so either
+    excludes it.
     """
     config = GlowConfig.preset(PRESETS[size], seed=seed)
     peer_config = bench_common.CONFIGS[size]
-    if hidden_channels is not None:
+    ours_only = {"hidden_channels": hidden_channels, "steps_per_level": steps_per_level}
+    ours_only = {field: value for field, value in ours_only.items() if value is not None}
+    if ours_only:
         if any(name.startswith("tfp") for name in variants):
-            raise ValueError("--hidden-channels applies to our variants only; drop tfp_glow")
-        config = config.replace(hidden_channels=hidden_channels)
+            flags = ", ".join("--" + field.replace("_", "-") for field in ours_only)
+            raise ValueError(f"{flags} applies to our variants only; drop tfp_glow")
+        config = config.replace(**ours_only)
     elif (
         tuple(peer_config["image_shape"]),
         peer_config["num_levels"],
@@ -289,6 +294,12 @@ def main(argv=None) -> None:
         help="our coupling networks' width instead of the preset's (our variants only)",
     )
     parser.add_argument(
+        "--steps-per-level",
+        type=int,
+        default=None,
+        help="our flows' depth K instead of the preset's (our variants only)",
+    )
+    parser.add_argument(
         "--output",
         default=None,
         help="file name under benchmarks/results/ (default: train_throughput_SIZE.json)",
@@ -302,6 +313,7 @@ def main(argv=None) -> None:
         args.steps_per_window,
         args.seed,
         args.hidden_channels,
+        args.steps_per_level,
     )
     result["command"] = "python -m benchmarks.train_throughput " + " ".join(sys.argv[1:])
     bench_common.emit(result, args.output or f"train_throughput_{args.size}.json")

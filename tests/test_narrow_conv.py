@@ -131,9 +131,12 @@ def test_bfloat16_gradients_follow_the_float32_ones():
         ((3, 3, 2, 256), 2, True),
         ((3, 3, 4, 256), 2, True),
         ((3, 3, 6, 256), 2, False),
+        ((3, 3, 8, 256), 2, False),
         ((1, 1, 2, 256), 2, False),
         ((3, 3, 256, 4), 3, True),
-        ((3, 3, 256, 8), 3, False),
+        ((3, 3, 256, 8), 3, True),
+        ((3, 3, 256, 12), 3, False),
+        ((1, 1, 256, 4), 3, False),
     ],
 )
 def test_only_3x3_kernels_with_a_narrow_side_take_the_patch_gradients(
@@ -154,6 +157,11 @@ def test_the_coupling_network_uses_the_patch_gradients_where_a_side_is_narrow(cp
         "DepthwiseConv2dNative",
         "DepthwiseConv2dNativeBackpropInput",
     }
+
+
+def test_the_narrow_side_is_an_input_or_an_output_axis(cpu_only):
+    with pytest.raises(ValueError, match="channels_axis"):
+        narrow_conv.is_narrow((3, 3, 2, 2), channels_axis=0)
 
 
 def test_a_visible_gpu_keeps_the_convolutions_own_gradients(monkeypatch):

@@ -26,20 +26,26 @@ import numpy as np
 import tensorflow as tf
 
 # The narrow side of a 3×3 convolution whose gradients run as matrix products: at most this
-# many channels. Above it oneDNN's own backward kernels are as fast or faster (measured at 6,
-# 12 and 24 channels, `benchmarks/README.md`).
-MAX_NARROW_CHANNELS = 4
+# many input channels (a first convolution) or output channels (a zero convolution). Above them
+# oneDNN's own backward kernels were as fast or faster: inputs of 6, 12 and 24 channels, outputs
+# of 12 and 24 (`benchmarks/README.md`).
+MAX_NARROW_INPUT_CHANNELS = 4
+MAX_NARROW_OUTPUT_CHANNELS = 8
 
 
 def is_narrow(kernel_shape, channels_axis: int) -> bool:
-    """Whether a convolution with this kernel shape back-propagates through `narrow_conv`.
+    """Whether a convolution with this kernel shape back-propagates through `narrow_conv`, its
+    narrow side being the kernel's input channels (`channels_axis=2`) or output channels (3).
 
     Only where no GPU is visible: the rewrite answers oneDNN's CPU kernels, and cuDNN's were not
     measured against it.
     """
+    if channels_axis not in (2, 3):
+        raise ValueError(f"channels_axis must be 2 (input) or 3 (output), got {channels_axis}")
+    limit = MAX_NARROW_INPUT_CHANNELS if channels_axis == 2 else MAX_NARROW_OUTPUT_CHANNELS
     return (
         tuple(kernel_shape[:2]) == (3, 3)
-        and kernel_shape[channels_axis] <= MAX_NARROW_CHANNELS
+        and kernel_shape[channels_axis] <= limit
         and not tf.config.list_physical_devices("GPU")
     )
 
