@@ -117,6 +117,8 @@ def _peak_gflops(config: GlowConfig, batch_size: int) -> dict:
 
 
 def measure(size: str, windows: int, steps_per_window: int, warmup_steps: int) -> dict:
+    """Counts both flows' FLOPs, times ours against TFP between two peak measurements, and
+    returns the result record."""
     config = GlowConfig.preset(train_throughput.PRESETS[size], seed=0)
     batch_size = bench_common.CONFIGS[size]["batch_size"]
     ours_flops = _ours_forward_flops(config)

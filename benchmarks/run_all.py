@@ -1,6 +1,6 @@
 """Regenerates every benchmark figure and the results table of `benchmarks/README.md`.
 
-    python -m benchmarks.run_all                 # ≈ 35–45 min on the 2-core machine, quiet
+    python -m benchmarks.run_all                 # ≈ 45–55 min on the 2-core machine, quiet
     python -m benchmarks.run_all --budget        # also the two 20-minute likelihood runs (+45 min)
     python -m benchmarks.run_all --papers        # also the papers' comparisons (+≈ 2 h)
     python -m benchmarks.run_all --settings      # also the settings A/Bs (+≈ 50 min)
