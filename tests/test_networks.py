@@ -92,6 +92,38 @@ def test_every_network_variable_gets_a_gradient_after_randomisation():
         assert gradient is not None and np.any(gradient.numpy() != 0), variable.name
 
 
+def test_coupling_network_equals_its_unfolded_formula_and_so_do_its_gradients():
+    # conv3x3 → ActNorm → ReLU → 1×1 conv → ActNorm → ReLU → ZeroConv2D, written out layer by
+    # layer; the network folds the first ActNorm into its kernel and carries the second one's
+    # scale into the zero convolution's kernel.
+    network = GlowCouplingNetwork(2, 4, hidden_channels=8, dtype=tf.float64, seed=0)
+    x = _images(shape=(3, 4, 4, 2), dtype=tf.float64)
+    network(x)  # the ActNorms' data-dependent initialisation
+    flow_testing.randomize_variables(network, stddev=0.3)
+    upstream = _images(shape=(3, 4, 4, 4), dtype=tf.float64, seed=1)
+
+    def unfolded(x):
+        def act_norm_relu(h, act_norm):
+            return tf.nn.relu((h + act_norm.loc) * tf.exp(act_norm.log_scale))
+
+        h = act_norm_relu(network.input_conv(x), network.input_act_norm)
+        h = act_norm_relu(network.hidden_conv(h), network.hidden_act_norm)
+        out = tf.nn.conv2d(h, network.output_conv.kernel, 1, "SAME") + network.output_conv.bias
+        return out * tf.exp(3.0 * network.output_conv.log_gain)
+
+    def value_and_gradients(function):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = function(x)
+        sources = [x, *network.trainable_variables]
+        return [out, *tape.gradient(out, sources, output_gradients=upstream)]
+
+    got, want = value_and_gradients(network), value_and_gradients(unfolded)
+    assert float(tf.reduce_max(tf.abs(want[0]))) > 0.1
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-10, atol=1e-12)
+
+
 def test_coupling_network_in_tf_function_with_unknown_batch():
     network = GlowCouplingNetwork(2, 4, hidden_channels=8, seed=0)
     flow_testing.randomize_variables(network)

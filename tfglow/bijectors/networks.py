@@ -119,10 +119,13 @@ class ZeroConv2D(tf.Module):
             self.bias = tf.Variable(tf.zeros([out_channels], dtype), name="bias")
             self.log_gain = tf.Variable(tf.zeros([out_channels], dtype), name="log_gain")
 
-    def __call__(self, h: tf.Tensor) -> tf.Tensor:
+    def __call__(self, h: tf.Tensor, input_scale: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """The output for `h`; with `input_scale` (per input channel, `[in_channels]`), the
+        output for `h · input_scale`, the scale taken on the kernel's input axis instead."""
+        kernel = self.kernel if input_scale is None else self.kernel * input_scale[:, None]
         # The convolution runs in the dtype of `h` (bfloat16 under mixed precision); bias and
         # gain are applied in the variables' dtype.
-        kernel = tf.cast(self.kernel, h.dtype)
+        kernel = tf.cast(kernel, h.dtype)
         if narrow_conv.is_narrow(kernel.shape, channels_axis=3):
             out = narrow_conv.conv_narrow_output(h, kernel)
         else:
@@ -231,11 +234,11 @@ class GlowCouplingNetwork(tf.Module):
     def __call__(self, h: tf.Tensor) -> tf.Tensor:
         h = tf.cast(h, self.network_dtype)
         h = _conv_act_norm_relu(h, self.input_conv, self.input_act_norm)
-        h = _conv_act_norm_relu(h, self.hidden_conv, self.hidden_act_norm)
-        return self.output_conv(h)
+        h, scale = _conv_act_norm_relu(h, self.hidden_conv, self.hidden_act_norm, defer_scale=True)
+        return self.output_conv(h, input_scale=scale)
 
 
-def _conv_act_norm_relu(h: tf.Tensor, conv: Conv2D, act_norm) -> tf.Tensor:
+def _conv_act_norm_relu(h: tf.Tensor, conv: Conv2D, act_norm, defer_scale: bool = False):
     """`relu(act_norm.inverse(conv(h)))`, with the ActNorm folded into the convolution.
 
     `(conv(h, W) + loc) · s = conv(h, W · s) + loc · s` with `s = exp(log_scale)` per output
@@ -243,10 +246,18 @@ def _conv_act_norm_relu(h: tf.Tensor, conv: Conv2D, act_norm) -> tf.Tensor:
     and the backward pass handles `s` on the kernel instead of on every activation. The ActNorm's
     data-dependent initialisation still sees the unfolded `conv(h, W)`, computed on the first
     batch only, in the variables' dtype. The convolution runs in the dtype of `h`.
+
+    With `defer_scale`, returns `(relu(conv(h, W) + loc), s)` instead, for the next convolution
+    to take `s` on its kernel's input axis: `relu(u · s) = relu(u) · s` since `s > 0`. Before a
+    narrow convolution that kernel is far smaller than `W` (9·256·4 against 256·256 weights in
+    an MNIST-size coupling), which a batch-1 call pays for on every call.
     """
     initialized = act_norm.maybe_initialize_from(lambda: conv(tf.cast(h, conv.kernel.dtype)))
     with tf.control_dependencies([initialized]):
         scale = tf.exp(act_norm.log_scale)
+        if defer_scale:
+            kernel, bias = tf.cast(conv.kernel, h.dtype), tf.cast(act_norm.loc, h.dtype)
+            return _conv_bias_relu(h, kernel, bias), scale
         kernel, bias = tf.cast(conv.kernel * scale, h.dtype), tf.cast(act_norm.loc * scale, h.dtype)
         return _conv_bias_relu(h, kernel, bias)
 
