@@ -1,5 +1,8 @@
 """narrow_conv: 3×3 convolutions whose gradients run as matrix products over patches."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -149,7 +152,14 @@ def test_the_coupling_network_uses_the_patch_gradients_where_a_side_is_narrow(cp
     network = networks.GlowCouplingNetwork(2, 4, hidden_channels=8, seed=0)
     x = tf.random.normal([2, 4, 4, 2])
     network(x)
-    graph = tf.function(lambda x: tf.gradients(network(x), x)).get_concrete_function(x).graph
+
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = network(x)
+        return tape.gradient(out, x)
+
+    graph = tf.function(gradient).get_concrete_function(x).graph
     depthwise = [op for op in graph.get_operations() if "Depthwise" in op.type]
     # The zero convolution's gradient takes patches of its 4-channel output gradient; the first
     # convolution's input gradient is the adjoint of the 2-channel patches.
@@ -169,3 +179,36 @@ def test_a_visible_gpu_keeps_the_convolutions_own_gradients(monkeypatch):
     assert narrow_conv.is_narrow((3, 3, 2, 256), channels_axis=2)
     _visible_gpus(monkeypatch, ["/physical_device:GPU:0"])
     assert not narrow_conv.is_narrow((3, 3, 2, 256), channels_axis=2)
+
+
+def test_a_dropped_trace_of_the_patch_gradients_is_freed(cpu_only):
+    # A reversible flow traces every layer and keeps one trace per distinct computation
+    # (`tfglow.layer_functions`); a gradient that TensorFlow's global registry held would keep
+    # every other trace, and its whole graph, alive for the life of the process.
+    network = networks.GlowCouplingNetwork(2, 4, hidden_channels=8, seed=0)
+    x = tf.random.normal([2, 4, 4, 2])
+    network(x)
+
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = network(x)
+        return tape.gradient(out, [x, *network.trainable_variables])
+
+    graph = weakref.ref(tf.function(gradients).get_concrete_function(x).graph)
+    gc.collect()
+    assert graph() is None
+
+
+def test_a_gradient_without_a_tape_takes_the_convolutions_own_to_the_same_values(cpu_only):
+    rng = np.random.default_rng(5)
+    x, kernel, bias = _normal(rng, 2, 5, 5, 2), _normal(rng, 3, 3, 2, 6), _normal(rng, 6)
+
+    @tf.function
+    def symbolic(x):
+        return tf.gradients(narrow_conv.conv_bias_relu_narrow_input(x, kernel, bias), x)[0]
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = narrow_conv.conv_bias_relu_narrow_input(x, kernel, bias)
+    np.testing.assert_allclose(symbolic(x).numpy(), tape.gradient(out, x).numpy(), rtol=1e-12)

@@ -25,10 +25,11 @@ from tensorflow.python.eager import record  # whether a gradient tape may record
 from tfglow.bijectors import data_init, joint_log_det
 
 _NO_INLINE = {"_noinline": True}
-# Node attributes that name something rather than compute: `_class`, colocation with named nodes;
-# `_gradient_op_type`, the registry key of a `tf.custom_gradient` (`narrow_conv`), unique to each
-# trace. A shared function is differentiated, if ever, through its own trace, whose key it keeps.
-_NAMING_ATTRIBUTES = ("_class", "_gradient_op_type")
+# Node attributes that name something rather than compute: `_class`, colocation with named nodes.
+# (A `tf.custom_gradient` would add `_gradient_op_type`, a registry key unique to each trace, so
+# no two traces with one would share; the layers use none: `narrow_conv` records its gradients
+# on the tape.)
+_NAMING_ATTRIBUTES = ("_class",)
 
 
 class LayerFunctions:

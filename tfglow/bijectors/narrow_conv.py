@@ -17,6 +17,13 @@ this width. The forward pass stays the fused convolution, so values, and inferen
 unchanged; only the order of the gradients' sums differs. On a machine with a GPU the
 convolutions keep their own gradients.
 
+The gradients are recorded on the gradient tapes (`GradientTape`, which Keras training uses), as
+`tf.custom_gradient` records them, but not registered with TensorFlow's global gradient registry:
+`tf.custom_gradient` in a graph registers every trace's gradient there for good, and with it the
+whole traced graph, which a reversible flow's per-layer traces (`tfglow.layer_functions`) would
+pile up with depth. A gradient taken without a tape (`tf.gradients`, or a `tf.function`
+differentiated from outside) goes through the convolution's own kernels, to the same values.
+
 The patch layout: channel `i · 9 + j` of `patches(x)` is `x[p + o_j, i]`, with the offsets
 `o_j = (j // 3 − 1, j % 3 − 1)`; the kernel `W[3, 3, c, C]` as a matrix is
 `transpose(W, [2, 0, 1, 3])` reshaped to `[9c, C]`, the same order.
@@ -24,6 +31,7 @@ The patch layout: channel `i · 9 + j` of `patches(x)` is `x[p + o_j, i]`, with 
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.eager import record  # what tf.custom_gradient records on the tapes
 
 # The narrow side of a 3×3 convolution whose gradients run as matrix products: at most this
 # many input channels (a first convolution) or output channels (a zero convolution). Above them,
@@ -89,15 +97,17 @@ def _from_matrix(matrix: tf.Tensor, channels_in: int, channels_out: int) -> tf.T
     return tf.transpose(tf.reshape(matrix, [channels_in, 3, 3, channels_out]), [1, 2, 0, 3])
 
 
-@tf.custom_gradient
-def conv_bias_relu_narrow_input(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor):
+def conv_bias_relu_narrow_input(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
     """`relu(conv3x3(x, kernel) + bias)` for an `x` of few channels, `[N, H, W, c]` to
     `[N, H, W, C]`.
 
     Backward, with `d = dy · 1[y > 0]` as a `[NHW, C]` matrix and `P = patches(x)` as `[NHW, 9c]`:
     `dkernel = Pᵀ d`, `dbias = Σ d`, `dx = patches_adjoint(d · kernelᵀ)`.
     """
-    y = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias))
+    # A variable is read here, where the tapes see the read, and stands as that tensor below.
+    x, kernel, bias = map(tf.convert_to_tensor, (x, kernel, bias))
+    with record.stop_recording():
+        y = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias))
 
     def gradient(dy):
         channels_in, channels_out = kernel.shape[2], kernel.shape[3]
@@ -108,18 +118,20 @@ def conv_bias_relu_narrow_input(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor
         dx = patches_adjoint(tf.reshape(dp, _with_channels(x, 9 * channels_in)), channels_in)
         return dx, dkernel, tf.reduce_sum(d, axis=0)
 
-    return y, gradient
+    record.record_operation("NarrowInputConv", [y], [x, kernel, bias], gradient)
+    return y
 
 
-@tf.custom_gradient
-def conv_narrow_output(h: tf.Tensor, kernel: tf.Tensor):
+def conv_narrow_output(h: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     """`conv3x3(h, kernel)` into few channels (`[N, H, W, C]` to `[N, H, W, c]`).
 
     Backward: `dh[q] = Σ_d dy[q − d] · kernel[d]ᵀ` and `dkernel[d] = Σ_q h[q]ᵀ dy[q − d]` are, with
     `P = patches(dy)` as `[NHW, 9c]` and the kernel flipped (`o_j → −o_j`) as a `[C, 9c]` matrix
     `K̃`: `dh = P K̃ᵀ` and `dK̃ᵀ = Pᵀ h`.
     """
-    y = tf.nn.conv2d(h, kernel, 1, "SAME")
+    h, kernel = map(tf.convert_to_tensor, (h, kernel))
+    with record.stop_recording():
+        y = tf.nn.conv2d(h, kernel, 1, "SAME")
 
     def gradient(dy):
         channels_in, channels_out = kernel.shape[2], kernel.shape[3]
@@ -133,4 +145,5 @@ def conv_narrow_output(h: tf.Tensor, kernel: tf.Tensor):
         )
         return dh, dkernel_flipped[::-1, ::-1]
 
-    return y, gradient
+    record.record_operation("NarrowOutputConv", [y], [h, kernel], gradient)
+    return y
