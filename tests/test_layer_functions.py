@@ -1,9 +1,12 @@
 """The reversible pass runs its layers through shared traced functions (`tfglow.layer_functions`):
 the training graph stops growing with depth, and a layer never runs another's computation."""
 
+import gc
+
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.python.framework import func_graph  # the class of a traced graph
 
 from tests import flow_testing
 from tfglow import GlowConfig, GlowModel, bijectors
@@ -145,3 +148,25 @@ def test_an_uninitialised_reversible_model_names_its_layers_in_a_graph():
 
         step(images)
     assert not model.is_initialized
+
+
+def _traced_graphs_kept(depth: int) -> int:
+    """How many traced graphs building and tracing one training step of a reversible model of
+    `depth` steps per level leaves alive while the step is kept (its graph and its shared layer
+    functions' bodies)."""
+
+    def alive() -> int:
+        gc.collect()
+        return sum(isinstance(item, func_graph.FuncGraph) for item in gc.get_objects())
+
+    before = alive()
+    graph = _training_step_graph(depth)
+    kept = alive() - before
+    del graph
+    return kept
+
+
+def test_the_per_layer_traces_a_pass_drops_are_freed():
+    # Every layer is traced to find the ones that share a function; the others' traces are
+    # dropped, and nothing (a gradient registered with TensorFlow, a cache) may keep them.
+    assert _traced_graphs_kept(6) == _traced_graphs_kept(2)
