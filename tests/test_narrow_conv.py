@@ -148,18 +148,24 @@ def test_only_3x3_kernels_with_a_narrow_side_take_the_patch_gradients(
     assert narrow_conv.is_narrow(kernel_shape, channels_axis=axis) is expected
 
 
-def test_the_coupling_network_uses_the_patch_gradients_where_a_side_is_narrow(cpu_only):
+def _network_gradient_graph():
+    """The traced graph of a tape gradient of an initialised coupling network (2 channels in, 4
+    out) with respect to its input and its variables."""
     network = networks.GlowCouplingNetwork(2, 4, hidden_channels=8, seed=0)
     x = tf.random.normal([2, 4, 4, 2])
     network(x)
 
-    def gradient(x):
+    def gradients(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
             out = network(x)
-        return tape.gradient(out, x)
+        return tape.gradient(out, [x, *network.trainable_variables])
 
-    graph = tf.function(gradient).get_concrete_function(x).graph
+    return tf.function(gradients).get_concrete_function(x).graph
+
+
+def test_the_coupling_network_uses_the_patch_gradients_where_a_side_is_narrow(cpu_only):
+    graph = _network_gradient_graph()
     depthwise = [op for op in graph.get_operations() if "Depthwise" in op.type]
     # The zero convolution's gradient takes patches of its 4-channel output gradient; the first
     # convolution's input gradient is the adjoint of the 2-channel patches.
@@ -185,17 +191,7 @@ def test_a_dropped_trace_of_the_patch_gradients_is_freed(cpu_only):
     # A reversible flow traces every layer and keeps one trace per distinct computation
     # (`tfglow.layer_functions`); a gradient that TensorFlow's global registry held would keep
     # every other trace, and its whole graph, alive for the life of the process.
-    network = networks.GlowCouplingNetwork(2, 4, hidden_channels=8, seed=0)
-    x = tf.random.normal([2, 4, 4, 2])
-    network(x)
-
-    def gradients(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = network(x)
-        return tape.gradient(out, [x, *network.trainable_variables])
-
-    graph = weakref.ref(tf.function(gradients).get_concrete_function(x).graph)
+    graph = weakref.ref(_network_gradient_graph())
     gc.collect()
     assert graph() is None
 
