@@ -439,6 +439,33 @@ def _process_setting_row(name: str, what: str, baseline: str, benchmark: str) ->
     ]
 
 
+def _serving_threads_row() -> list[str]:
+    """`serving_threads.py`: the SavedModel's ms per call under each thread-pool setting, and the
+    speedup over TensorFlow's default pools (> 1: faster)."""
+    command = "python -m benchmarks.serving_threads --rounds 3"
+    what = "SavedModel ms per call by thread pools, batch 1 and 64"
+    record = _load("serving_threads.json")
+    if not record:
+        return _missing_row(what, command)
+    milliseconds = record["median_milliseconds"]
+    speedups = record["speedup_over_default"]
+    others = [name for name in milliseconds if name != "default"]
+    return [
+        f"{what}, {record['model']}, median of {record['rounds']} alternating rounds",
+        "; ".join(
+            f"{name}: " + ", ".join(f"{cell} {ms:.1f}" for cell, ms in milliseconds[name].items())
+            for name in others
+        ),
+        "default: " + ", ".join(f"{cell} {ms:.1f}" for cell, ms in milliseconds["default"].items()),
+        "; ".join(
+            f"{name}: " + ", ".join(f"{cell} {x:.2f}×" for cell, x in speedups[name].items())
+            for name in others
+        ),
+        f"`{record['command']}`",
+        _date(record),
+    ]
+
+
 def _network_dtypes_row() -> list[str]:
     record = _load("network_dtypes.json")
     what = "Main job with float32 vs bfloat16 coupling networks, same wall-clock budget"
@@ -686,6 +713,7 @@ def table() -> str:
         _exactness_row("exactness_bf16_trained.json", "float32"),
         _scale_floor_row(),
         _serving_row(),
+        _serving_threads_row(),
         *_memory_rows(),
         _kernel_cache_row(),
         *_memory_rows("memory_cifar10.json"),

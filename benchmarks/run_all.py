@@ -3,7 +3,7 @@
     python -m benchmarks.run_all                 # ≈ 45–55 min on the 2-core machine, quiet
     python -m benchmarks.run_all --budget        # also the two 20-minute likelihood runs (+45 min)
     python -m benchmarks.run_all --papers        # also the papers' comparisons (+≈ 2 h)
-    python -m benchmarks.run_all --settings      # also the settings A/Bs (+≈ 50 min)
+    python -m benchmarks.run_all --settings      # also the settings A/Bs (+≈ 55 min)
     python -m benchmarks.run_all --only table    # rebuild the table from benchmarks/results/*.json
 
 Steps run one after another (never two at once: they would share the two cores):
@@ -13,10 +13,10 @@ throughput (if its virtualenv exists), the bfloat16 loss curve check, exactness,
 memory, inference speed against the peers, the batch-1 kernels beside PyTorch's, with `--budget` the
 likelihood budget runs (ours, then the PyTorch peer's), with `--papers` the papers' comparisons
 (NICE vs RealNVP vs Glow, RealNVP's parts, temperature, Glow's Fig. 3, depth), and with `--settings`
-the A/Bs of the allocator, `narrow_conv`'s gradients (widths 256 and 64), the thread pools (widths
-256 and 64) and float32 vs bfloat16 networks on the main job. Exactness and serving use the budget
-run's checkpoint when it exists, so run with `--budget` first on a fresh machine for the
-trained-checkpoint figures.
+the A/Bs of the allocator, `narrow_conv`'s gradients (widths 256 and 64), the thread pools (training
+at widths 256 and 64, the SavedModel's calls) and float32 vs bfloat16 networks on the main job.
+Exactness and serving use the budget run's checkpoint when it exists, so run with `--budget` first
+on a fresh machine for the trained-checkpoint figures.
 """
 
 from __future__ import annotations
@@ -202,6 +202,7 @@ def _steps(args) -> list[tuple[str, list[str], dict]]:
                 ],
                 {},
             ),
+            ("serving_threads", [python, "benchmarks.serving_threads", "--rounds", "3"], {}),
             ("network_dtypes", [python, "benchmarks.network_dtypes", "--minutes", "5"], {}),
         ]
     if args.papers:
@@ -229,7 +230,7 @@ def main(argv=None) -> None:
         "--settings",
         action="store_true",
         help="also the A/Bs of process settings, narrow_conv's gradients and network dtype: "
-        "allocator, narrow_conv, threads, network_dtypes",
+        "allocator, narrow_conv, threads, serving_threads, network_dtypes",
     )
     parser.add_argument(
         "--clock",

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Serves an export directory with TF Serving in Docker: gRPC on :8500, REST on :8501.
 #   export/serving/serve.sh exports/mnist
+#   export/serving/serve.sh exports/mnist --tensorflow_intra_op_parallelism=1   # single-image requests
+# Arguments after EXPORT_DIR go to tensorflow_model_server as they are.
 # Pin the image to the TensorFlow version that wrote the SavedModel (2.21 here) where one exists.
 set -euo pipefail
 export_dir="$(cd "${1:?usage: serve.sh EXPORT_DIR}" && pwd)"
@@ -10,4 +12,5 @@ exec docker run --rm -p 8500:8500 -p 8501:8501 \
   -v "${config}:/models/models.config:ro" \
   "${TF_SERVING_IMAGE:-tensorflow/serving}" \
   --model_config_file=/models/models.config \
-  --model_config_file_poll_wait_seconds=60
+  --model_config_file_poll_wait_seconds=60 \
+  "${@:2}"
