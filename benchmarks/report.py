@@ -136,8 +136,38 @@ def _narrow_conv_rows() -> list[list[str]]:
         for filename, label in [
             ("train_throughput_mnist_narrow_conv.json", "w256 (the MNIST size)"),
             ("train_throughput_mnist_w64_narrow_conv.json", "w64 (the main job's)"),
+            ("train_throughput_mnist_narrow_conv_avx2_2026-12-03.json", "w256, AVX2-only CPU"),
         ]
     ]
+
+
+def _avx2_throughput_rows() -> list[list[str]]:
+    """The training throughput runs on a CPU without native bfloat16 (AVX2 only), where
+    `network_dtype="auto"` picks float32: float32 against TFP, and bfloat16 networks against
+    float32."""
+    rows = []
+    for filename, label in [
+        ("train_throughput_mnist_avx2_2026-12-03.json", "28×28×1, L=2, K=8, w256, b64"),
+        ("train_throughput_cifar_avx2_2026-12-03.json", "32×32×3, L=3, K=8, w256, b64"),
+    ]:
+        rows.append(
+            _variants_row(
+                filename,
+                f"Training img/s, {label}, float32 — vs TFP `tfb.Glow` (same run), AVX2-only CPU",
+                "ours_float32",
+                "tfp_glow",
+            )
+        )
+        rows.append(
+            _variants_row(
+                filename,
+                f"Training img/s, {label}: bfloat16 networks vs float32 (same run), AVX2-only "
+                "CPU, where bfloat16 is emulated and `auto` picks float32",
+                "ours_bfloat16",
+                "ours_float32",
+            )
+        )
+    return rows
 
 
 def _reversible_step_time_rows() -> list[list[str]]:
@@ -578,8 +608,8 @@ def _permutations_row() -> list[str]:
     ]
 
 
-def _depth_rows() -> list[list[str]]:
-    record = _load("depth.json")
+def _depth_rows(name: str = "depth.json") -> list[list[str]]:
+    record = _load(name)
     command = (record or {}).get("command", "python -m benchmarks.depth")
     if not record:
         return [_missing_row("Held-out MNIST bits/dim and peak RSS by depth K", command)]
@@ -705,12 +735,14 @@ def _temperature_row() -> list[str]:
 def table() -> str:
     header = ["benchmark", "ours", "peer", "ratio", "command", "date (UTC, 1-min load), CPU"]
     rows = _throughput_rows() + [
+        *_avx2_throughput_rows(),
         *_narrow_conv_rows(),
         *_ceiling_rows(),
         *_reversible_step_time_rows(),
         _budget_row(),
         _exactness_row(),
         _exactness_row("exactness_bf16_trained.json", "float32"),
+        _exactness_row("exactness_main_job_avx2_2026-12-03.json"),
         _scale_floor_row(),
         _serving_row(),
         _serving_threads_row(),
@@ -719,6 +751,12 @@ def table() -> str:
         *_memory_rows("memory_cifar10.json"),
         _drift_row(),
         _process_setting_row("allocator.json", "Training img/s by allocator", "glibc", "allocator"),
+        _process_setting_row(
+            "allocator_avx2_2026-12-03.json",
+            "Training img/s by allocator, AVX2-only CPU",
+            "glibc",
+            "allocator",
+        ),
         *(
             _process_setting_row(name, "Training img/s by thread pools", "default", "threads")
             for name in ("threads.json", "threads_main_job.json")
@@ -728,6 +766,7 @@ def table() -> str:
         _realnvp_parts_row(),
         _permutations_row(),
         *_depth_rows(),
+        *_depth_rows("depth_minutes_avx2_2026-12-03.json"),
         *_inference_rows(),
         _batch1_kernels_row(),
         _shared_layer_calls_row(),
