@@ -102,8 +102,18 @@ def _seconds(call) -> float:
     return time.perf_counter() - start
 
 
-def torch_rows(repeats: int) -> tuple[list[dict], str]:
-    """The PyTorch peer's rows, from `peers/torch_glow.py --mode inference` in its own process."""
+def peer_output(output: str) -> str:
+    """The PyTorch peer's own record beside `output`: `inference_speed<tail>.json` →
+    `peer_torch_glow_inference<tail>.json`, so that a run with another `--output` keeps the
+    default run's peer record."""
+    stem = "inference_speed"
+    tail = output[len(stem) :] if output.startswith(stem) else f"_{output}"
+    return f"peer_torch_glow_inference{tail}"
+
+
+def torch_rows(repeats: int, output: str) -> tuple[list[dict], str]:
+    """The PyTorch peer's rows, from `peers/torch_glow.py --mode inference` in its own process,
+    which writes its record to `output`."""
     python = os.path.join(bench_common.ROOT, ".venv-torch", "bin", "python")
     if not os.path.exists(python):
         python = sys.executable
@@ -113,7 +123,7 @@ def torch_rows(repeats: int) -> tuple[list[dict], str]:
         "--repeats",
         str(repeats),
         "--output",
-        "peer_torch_glow_inference.json",
+        output,
     ]
     process = bench_common.run_module(
         "benchmarks.peers.torch_glow", *command, python=python, capture_output=True, text=True
@@ -188,7 +198,7 @@ def main(argv=None) -> None:
                 times[cell].append(_seconds(lambda call=call, inputs=inputs: call(*inputs)))
         for cell, seconds in times.items():
             round_milliseconds[cell].append(round(1000 * statistics.median(seconds), 3))
-        peer_rows, peer_command = torch_rows(args.repeats)
+        peer_rows, peer_command = torch_rows(args.repeats, peer_output(args.output))
         for row in peer_rows:
             cell = ("torch_glow", row["operation"], row["batch"])
             round_milliseconds.setdefault(cell, []).append(row["milliseconds"])

@@ -193,8 +193,12 @@ def _ceiling_rows() -> list[list[str]]:
     """Float32 training against this CPU's ceiling (its matrix product's peak over the step's
     FLOPs per image), TFP's `tfb.Glow` in the same run."""
     rows = []
-    for size, label in [("mnist", "28×28×1, L=2, K=8"), ("cifar", "32×32×3, L=3, K=8")]:
-        record = _load(f"ceiling_{size}.json")
+    for name, size, label in [
+        ("ceiling_mnist.json", "mnist", "28×28×1, L=2, K=8"),
+        ("ceiling_cifar.json", "cifar", "32×32×3, L=3, K=8"),
+        ("ceiling_cifar_avx2_2026-12-03.json", "cifar", "32×32×3, L=3, K=8, AVX2-only CPU"),
+    ]:
+        record = _load(name)
         if not record:
             rows.append(
                 _missing_row(
@@ -635,8 +639,8 @@ def _depth_rows(name: str = "depth.json") -> list[list[str]]:
     return rows
 
 
-def _inference_rows() -> list[list[str]]:
-    record = _load("inference_speed.json")
+def _inference_rows(name: str = "inference_speed.json") -> list[list[str]]:
+    record = _load(name)
     command = (record or {}).get("command", "python -m benchmarks.inference_speed")
     if not record:
         return [_missing_row("Inference images/s against the peers", command)]
@@ -768,6 +772,7 @@ def table() -> str:
         *_depth_rows(),
         *_depth_rows("depth_minutes_avx2_2026-12-03.json"),
         *_inference_rows(),
+        *_inference_rows("inference_speed_avx2_2026-12-03.json"),
         _batch1_kernels_row(),
         _shared_layer_calls_row(),
         _temperature_row(),
