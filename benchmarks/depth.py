@@ -67,6 +67,8 @@ def main(argv=None) -> None:
     parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR)
     parser.add_argument("--output", default="depth.json")
     args = parser.parse_args(argv)
+    if args.steps < 0 or args.minutes < 0:
+        parser.error(f"--steps {args.steps} --minutes {args.minutes}: a budget is 0 or more")
     plan = [(int(k), False) for k in args.depths.split(",") if k]
     plan += [(int(k), True) for k in args.reversible_depths.split(",") if k]
     records = []

@@ -51,3 +51,12 @@ def test_no_budget_at_all_is_refused(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         _plan(monkeypatch, "--steps", "0", "--minutes", "0")
     assert "leave nothing to run" in capsys.readouterr().err
+
+
+def test_a_negative_budget_is_refused_before_any_run(monkeypatch, capsys):
+    runs = []
+    monkeypatch.setattr(budget_training, "run", lambda *a, **k: runs.append(a))
+    with pytest.raises(SystemExit):
+        depth.main(["--steps", "-5"])
+    assert "--steps -5" in capsys.readouterr().err
+    assert runs == []
