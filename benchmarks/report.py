@@ -185,6 +185,7 @@ def _reversible_step_time_rows() -> list[list[str]]:
         for filename, depth in [
             ("train_throughput_mnist_reversible.json", 8),
             ("train_throughput_mnist_reversible_k32.json", 32),
+            ("train_throughput_mnist_reversible_avx2_2026-12-03.json", 8),
         ]
     ]
 
@@ -196,6 +197,7 @@ def _ceiling_rows() -> list[list[str]]:
     for name, size, label in [
         ("ceiling_mnist.json", "mnist", "28×28×1, L=2, K=8"),
         ("ceiling_cifar.json", "cifar", "32×32×3, L=3, K=8"),
+        ("ceiling_mnist_avx2_2026-12-03.json", "mnist", "28×28×1, L=2, K=8, AVX2-only CPU"),
         ("ceiling_cifar_avx2_2026-12-03.json", "cifar", "32×32×3, L=3, K=8, AVX2-only CPU"),
     ]:
         record = _load(name)
