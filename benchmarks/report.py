@@ -502,8 +502,8 @@ def _serving_threads_row() -> list[str]:
     ]
 
 
-def _network_dtypes_row() -> list[str]:
-    record = _load("network_dtypes.json")
+def _network_dtypes_row(name: str = "network_dtypes.json") -> list[str]:
+    record = _load(name)
     what = "Main job with float32 vs bfloat16 coupling networks, same wall-clock budget"
     if not record:
         return [what, MISSING, MISSING, MISSING,
@@ -768,6 +768,7 @@ def table() -> str:
             for name in ("threads.json", "threads_main_job.json")
         ),
         _network_dtypes_row(),
+        _network_dtypes_row("network_dtypes_avx2_2026-12-03.json"),
         *_architectures_rows(),
         _realnvp_parts_row(),
         _permutations_row(),
