@@ -101,21 +101,11 @@ def main(argv=None) -> None:
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}")
     export_dir = _export(tempfile.mkdtemp(prefix="tfglow_serving_threads_"))
-    runs = {name: [] for name in names}
-    for round_number in range(args.rounds):
-        for name in names:
-            process = bench_common.run_module(
-                "benchmarks.serving_threads",
-                "--child",
-                export_dir,
-                str(args.repeats),
-                *map(str, VARIANTS[name]),
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            runs[name].append(json.loads(process.stdout.strip().splitlines()[-1]))
-            print(round_number, name, runs[name][-1], flush=True)
+    runs = bench_common.alternate_children(
+        "benchmarks.serving_threads",
+        {name: ([export_dir, str(args.repeats), *map(str, VARIANTS[name])], {}) for name in names},
+        args.rounds,
+    )
     milliseconds = {
         name: {cell: statistics.median(run[cell] for run in results) for cell in results[0]}
         for name, results in runs.items()

@@ -11,7 +11,6 @@ images/s over the timed steps and the process's user and kernel CPU seconds duri
 from __future__ import annotations
 
 import json
-import os
 import resource
 import statistics
 import time
@@ -22,27 +21,11 @@ BATCH_SIZE = 64
 
 
 def alternate(module: str, variants: dict, rounds: int, baseline: str) -> dict:
-    """Runs `python -m module --child ARGUMENTS` once per variant in each of `rounds` rounds, the
-    variants in turn, each a fresh process with its environment additions (`variants`:
-    `{name: (arguments, environment)}`), and prints each child's JSON line as it comes.
-
-    Returns the fields every such A/B records: `runs` (each variant's JSON lines),
-    `median_images_per_second`, and `ratio_to_<baseline>` (empty if `baseline` did not run).
+    """`bench_common.alternate_children(module, variants, rounds)`, with the fields every such
+    A/B records: `runs` (each variant's JSON lines), `median_images_per_second`, and
+    `ratio_to_<baseline>` (empty if `baseline` did not run).
     """
-    runs = {name: [] for name in variants}
-    for round_number in range(rounds):
-        for name, (arguments, environment) in variants.items():
-            process = bench_common.run_module(
-                module,
-                "--child",
-                *arguments,
-                capture_output=True,
-                text=True,
-                env={**os.environ, **environment},
-                check=True,
-            )
-            runs[name].append(json.loads(process.stdout.strip().splitlines()[-1]))
-            print(round_number, name, runs[name][-1], flush=True)
+    runs = bench_common.alternate_children(module, variants, rounds)
     medians = {
         name: statistics.median(run["images_per_second"] for run in results)
         for name, results in runs.items()

@@ -34,6 +34,29 @@ def run_module(module: str, *args: str, python: str = sys.executable, **kwargs):
     return subprocess.run([python, "-m", module, *args], cwd=ROOT, **kwargs)
 
 
+def alternate_children(module: str, variants: dict, rounds: int) -> dict:
+    """Runs `python -m module --child ARGUMENTS` once per variant in each of `rounds` rounds, the
+    variants in turn, each a fresh process with its environment additions (`variants`:
+    `{name: (arguments, environment)}`), so that a drift of the machine's speed reaches every
+    variant alike. Prints each child's last line (one JSON record) as it comes and returns
+    `{name: [record of each round]}`."""
+    runs = {name: [] for name in variants}
+    for round_number in range(rounds):
+        for name, (arguments, environment) in variants.items():
+            process = run_module(
+                module,
+                "--child",
+                *arguments,
+                capture_output=True,
+                text=True,
+                env={**os.environ, **environment},
+                check=True,
+            )
+            runs[name].append(json.loads(process.stdout.strip().splitlines()[-1]))
+            print(round_number, name, runs[name][-1], flush=True)
+    return runs
+
+
 def peak_rss_mb() -> float:
     """This process's resident-set high-water mark (`ru_maxrss`, kilobytes on Linux), in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
