@@ -123,20 +123,39 @@ def _variants_row(
 
 
 def _narrow_conv_rows() -> list[list[str]]:
-    """`narrow_conv`'s gradients against oneDNN's own backward convolutions, same run."""
+    """`narrow_conv`'s gradients against oneDNN's own backward convolutions, same run, with the
+    limits of the CPU each ran on (`narrow_conv.AVX512_LIMITS`, `AVX2_LIMITS`)."""
+    avx512 = "≤ 4 input or ≤ 8 output channels"
+    avx2 = "≤ 24 input or ≤ 48 output channels (AVX2-only CPU's limits)"
     return [
         _variants_row(
             filename,
-            f"Training img/s, 28×28×1, L=2, K=8, {label}, b64, float32: 3×3 convolutions with "
-            "≤ 4 input or ≤ 8 output channels back-propagated as matrix products "
-            "(`narrow_conv`) vs oneDNN's backward convolutions",
+            f"Training img/s, {label}, b64, float32: 3×3 convolutions with {rule} "
+            "back-propagated as matrix products (`narrow_conv`) vs oneDNN's backward convolutions",
             "ours_float32",
             "ours_float32_conv_gradients",
         )
-        for filename, label in [
-            ("train_throughput_mnist_narrow_conv.json", "w256 (the MNIST size)"),
-            ("train_throughput_mnist_w64_narrow_conv.json", "w64 (the main job's)"),
-            ("train_throughput_mnist_narrow_conv_avx2_2026-12-03.json", "w256, AVX2-only CPU"),
+        for filename, label, rule in [
+            (
+                "train_throughput_mnist_narrow_conv.json",
+                "28×28×1, L=2, K=8, w256 (the MNIST size)",
+                avx512,
+            ),
+            (
+                "train_throughput_mnist_w64_narrow_conv.json",
+                "28×28×1, L=2, K=8, w64 (the main job's)",
+                avx512,
+            ),
+            (
+                "train_throughput_mnist_narrow_conv_avx2_2026-12-03.json",
+                "28×28×1, L=2, K=8, w256, AVX2-only CPU",
+                avx512,
+            ),
+            (
+                "train_throughput_cifar_narrow_conv_avx2_2026-12-03.json",
+                "32×32×3, L=3, K=8, w256, AVX2-only CPU",
+                avx2,
+            ),
         ]
     ]
 
@@ -167,6 +186,15 @@ def _avx2_throughput_rows() -> list[list[str]]:
                 "ours_float32",
             )
         )
+    rows.append(
+        _variants_row(
+            "train_throughput_cifar_narrow_conv_avx2_2026-12-03.json",
+            "Training img/s, 32×32×3, L=3, K=8, w256, b64, float32, with the AVX2-only CPU's "
+            "`narrow_conv` limits (24 in, 48 out) — vs TFP `tfb.Glow` (same run), AVX2-only CPU",
+            "ours_float32",
+            "tfp_glow",
+        )
+    )
     return rows
 
 

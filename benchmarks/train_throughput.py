@@ -103,12 +103,12 @@ def _ours(
         if traced:
             return run(steps)
         # The choice is made when the step is traced, which the first call does.
-        limits = narrow_conv.MAX_NARROW_INPUT_CHANNELS, narrow_conv.MAX_NARROW_OUTPUT_CHANNELS
-        narrow_conv.MAX_NARROW_INPUT_CHANNELS = narrow_conv.MAX_NARROW_OUTPUT_CHANNELS = 0
+        limits = narrow_conv.limits
+        narrow_conv.limits = lambda: narrow_conv.NarrowLimits(input=0, output=0)
         try:
             return run(steps)
         finally:
-            narrow_conv.MAX_NARROW_INPUT_CHANNELS, narrow_conv.MAX_NARROW_OUTPUT_CHANNELS = limits
+            narrow_conv.limits = limits
             traced = True
 
     return run_traced_with_conv_gradients

@@ -1,5 +1,6 @@
 """narrow_conv: 3×3 convolutions whose gradients run as matrix products over patches."""
 
+import functools
 import gc
 import weakref
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfglow import hardware
 from tfglow.bijectors import narrow_conv, networks
 
 
@@ -18,10 +20,23 @@ def _visible_gpus(monkeypatch, gpus):
     )
 
 
+def _cpu_flags(monkeypatch, flags):
+    """Makes `narrow_conv.limits` read a CPU with these flags, for this test only: a fresh cache
+    around the same rule, so that this machine's cached answer is back after the test."""
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: set(flags))
+    monkeypatch.setattr(narrow_conv, "limits", functools.cache(narrow_conv.limits.__wrapped__))
+
+
+AVX512_FLAGS = {"sse4_2", "avx2", "fma", "avx512f", "avx512bw", "avx512_bf16"}
+AVX2_FLAGS = {"sse4_2", "avx2", "fma"}
+
+
 @pytest.fixture
 def cpu_only(monkeypatch):
-    """The rule as on a machine without a GPU (this suite's), wherever the tests run."""
+    """The rule as on a machine without a GPU (this suite's), with AVX-512, wherever the tests
+    run."""
     _visible_gpus(monkeypatch, [])
+    _cpu_flags(monkeypatch, AVX512_FLAGS)
 
 
 def _normal(rng, *shape, dtype=tf.float64):
@@ -51,7 +66,7 @@ def test_patches_holds_the_nine_shifted_copies_and_its_adjoint_is_its_transpose(
     np.testing.assert_allclose(lhs.numpy(), rhs.numpy(), rtol=1e-12)
 
 
-@pytest.mark.parametrize("shape", [(2, 5, 6, 2), (1, 1, 1, 4), (3, 7, 7, 1)])
+@pytest.mark.parametrize("shape", [(2, 5, 6, 2), (1, 1, 1, 4), (3, 7, 7, 1), (2, 4, 4, 24)])
 def test_narrow_input_conv_equals_the_convolution_and_so_do_its_gradients(shape):
     rng = np.random.default_rng(1)
     inputs = [
@@ -69,11 +84,14 @@ def test_narrow_input_conv_equals_the_convolution_and_so_do_its_gradients(shape)
         np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("shape", [(2, 5, 6, 7), (1, 1, 1, 3), (3, 4, 4, 16)])
-def test_narrow_output_conv_equals_the_convolution_and_so_do_its_gradients(shape):
+@pytest.mark.parametrize(
+    "shape, channels_out",
+    [((2, 5, 6, 7), 4), ((1, 1, 1, 3), 4), ((3, 4, 4, 16), 4), ((2, 4, 4, 9), 48)],
+)
+def test_narrow_output_conv_equals_the_convolution_and_so_do_its_gradients(shape, channels_out):
     rng = np.random.default_rng(2)
-    inputs = [_normal(rng, *shape), _normal(rng, 3, 3, shape[-1], 4)]
-    upstream = _normal(rng, *shape[:-1], 4)
+    inputs = [_normal(rng, *shape), _normal(rng, 3, 3, shape[-1], channels_out)]
+    upstream = _normal(rng, *shape[:-1], channels_out)
     got = _value_and_gradients(narrow_conv.conv_narrow_output, inputs, upstream)
     want = _value_and_gradients(lambda h, k: tf.nn.conv2d(h, k, 1, "SAME"), inputs, upstream)
     for g, w in zip(got, want):
@@ -146,6 +164,41 @@ def test_only_3x3_kernels_with_a_narrow_side_take_the_patch_gradients(
     kernel_shape, axis, expected, cpu_only
 ):
     assert narrow_conv.is_narrow(kernel_shape, channels_axis=axis) is expected
+
+
+@pytest.mark.parametrize(
+    "kernel_shape, axis, expected",
+    [
+        ((3, 3, 6, 256), 2, True),
+        ((3, 3, 24, 256), 2, True),
+        ((3, 3, 25, 256), 2, False),
+        ((3, 3, 256, 12), 3, True),
+        ((3, 3, 256, 48), 3, True),
+        ((3, 3, 256, 50), 3, False),
+        ((1, 1, 6, 256), 2, False),
+    ],
+)
+def test_a_cpu_with_avx2_only_takes_the_cifar_networks_ends_through_the_patches_too(
+    kernel_shape, axis, expected, monkeypatch
+):
+    _visible_gpus(monkeypatch, [])
+    _cpu_flags(monkeypatch, AVX2_FLAGS)
+    assert narrow_conv.limits() == narrow_conv.AVX2_LIMITS
+    assert narrow_conv.is_narrow(kernel_shape, channels_axis=axis) is expected
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (AVX512_FLAGS, narrow_conv.AVX512_LIMITS),
+        (AVX2_FLAGS, narrow_conv.AVX2_LIMITS),
+        (set(), narrow_conv.AVX512_LIMITS),  # flags unknown (not Linux, not x86)
+        ({"sse4_2"}, narrow_conv.AVX512_LIMITS),
+    ],
+)
+def test_the_limits_follow_the_cpus_vector_units(flags, expected, monkeypatch):
+    _cpu_flags(monkeypatch, flags)
+    assert narrow_conv.limits() == expected
 
 
 def _network_gradient_graph():

@@ -7,10 +7,11 @@ outside the image) has the gradients
   dW[d] = Σ_p x[p + d]ᵀ · dy[p]              dx[q] = Σ_d dy[q − d] · W[d]ᵀ
 ```
 
-A Glow coupling network on MNIST has such convolutions at both ends: its first one reads the
-conditioning half (2 or 4 channels) and its zero convolution writes the coupling's parameters
-(4 and 8 channels at the two levels). On CPU, oneDNN runs the backward kernels of those shapes far
-below its usual rate (`benchmarks/README.md`). Over the *patches* of the narrow tensor, its nine
+A Glow coupling network has such convolutions at both ends: its first one reads the
+conditioning half (2 or 4 channels on MNIST, 6 to 24 on CIFAR) and its zero convolution writes
+the coupling's parameters (4 and 8 channels on MNIST, 12 to 48 on CIFAR). On CPU, oneDNN runs the
+backward kernels of the narrowest of those shapes far below its usual rate, and on a CPU with AVX2
+only all of them (`benchmarks/README.md`). Over the *patches* of the narrow tensor, its nine
 shifted copies side by side, each gradient is one matrix product, plus the patches' adjoint
 (col2im) on the narrow side; both are depthwise convolutions with a one-hot kernel, cheap at
 this width. The forward pass stays the fused convolution, so values, and inference, are
@@ -29,28 +30,45 @@ The patch layout: channel `i · 9 + j` of `patches(x)` is `x[p + o_j, i]`, with 
 `transpose(W, [2, 0, 1, 3])` reshaped to `[9c, C]`, the same order.
 """
 
+import collections
+import functools
+
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.eager import record  # what tf.custom_gradient records on the tapes
 
-# The narrow side of a 3×3 convolution whose gradients run as matrix products: at most this
-# many input channels (a first convolution) or output channels (a zero convolution). Above them,
-# at the CIFAR sizes, oneDNN's own backward kernels measured as fast or faster
-# (`benchmarks/README.md`).
-MAX_NARROW_INPUT_CHANNELS = 4
-MAX_NARROW_OUTPUT_CHANNELS = 8
+from tfglow import hardware
+
+# The narrow side of a 3×3 convolution whose gradients run as matrix products: at most
+# `input` channels read (a first convolution) or `output` channels written (a zero convolution).
+# Where the limits lie depends on the CPU's vector units (`benchmarks/README.md`). With AVX-512,
+# oneDNN's own backward kernels ran as fast or faster from 6 input or 12 output channels on (the
+# CIFAR sizes). With AVX2 only, they ran far slower at every size of the CIFAR networks' ends
+# (6 to 24 input, 12 to 48 output channels), the widest sizes measured.
+NarrowLimits = collections.namedtuple("NarrowLimits", ["input", "output"])
+AVX512_LIMITS = NarrowLimits(input=4, output=8)
+AVX2_LIMITS = NarrowLimits(input=24, output=48)
+
+
+@functools.cache
+def limits() -> NarrowLimits:
+    """The narrow-side limits for this machine's CPU: `AVX2_LIMITS` on a CPU with AVX2 and no
+    AVX-512, `AVX512_LIMITS` elsewhere (including CPUs whose flags are unknown)."""
+    flags = hardware.cpu_flags()
+    return AVX2_LIMITS if "avx2" in flags and "avx512f" not in flags else AVX512_LIMITS
 
 
 def is_narrow(kernel_shape, channels_axis: int) -> bool:
     """Whether a convolution with this kernel shape back-propagates through `narrow_conv`, its
-    narrow side being the kernel's input channels (`channels_axis=2`) or output channels (3).
+    narrow side being the kernel's input channels (`channels_axis=2`) or output channels (3),
+    at most `limits()` of them.
 
     Only where no GPU is visible: the rewrite answers oneDNN's CPU kernels, and cuDNN's were not
     measured against it.
     """
     if channels_axis not in (2, 3):
         raise ValueError(f"channels_axis must be 2 (input) or 3 (output), got {channels_axis}")
-    limit = MAX_NARROW_INPUT_CHANNELS if channels_axis == 2 else MAX_NARROW_OUTPUT_CHANNELS
+    limit = limits().input if channels_axis == 2 else limits().output
     return (
         tuple(kernel_shape[:2]) == (3, 3)
         and kernel_shape[channels_axis] <= limit
