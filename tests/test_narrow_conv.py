@@ -86,9 +86,20 @@ def test_narrow_input_conv_equals_the_convolution_and_so_do_its_gradients(shape)
 
 @pytest.mark.parametrize(
     "shape, channels_out",
-    [((2, 5, 6, 7), 4), ((1, 1, 1, 3), 4), ((3, 4, 4, 16), 4), ((2, 4, 4, 9), 48)],
+    [
+        ((2, 5, 6, 7), 4),
+        ((1, 1, 1, 3), 4),
+        ((3, 4, 4, 16), 4),
+        ((2, 4, 4, 9), 48),
+        ((8, 8, 8, 16), 4),  # 512 pixels: the forward product with AVX2 only
+        ((8, 8, 8, 16), 8),
+    ],
 )
-def test_narrow_output_conv_equals_the_convolution_and_so_do_its_gradients(shape, channels_out):
+@pytest.mark.parametrize("flags", [AVX512_FLAGS, AVX2_FLAGS], ids=["avx512", "avx2"])
+def test_narrow_output_conv_equals_the_convolution_and_so_do_its_gradients(
+    shape, channels_out, flags, monkeypatch
+):
+    _cpu_flags(monkeypatch, flags)
     rng = np.random.default_rng(2)
     inputs = [_normal(rng, *shape), _normal(rng, 3, 3, shape[-1], channels_out)]
     upstream = _normal(rng, *shape[:-1], channels_out)
@@ -96,6 +107,18 @@ def test_narrow_output_conv_equals_the_convolution_and_so_do_its_gradients(shape
     want = _value_and_gradients(lambda h, k: tf.nn.conv2d(h, k, 1, "SAME"), inputs, upstream)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_a_graph_of_unknown_batch_size_keeps_the_convolution(monkeypatch):
+    _cpu_flags(monkeypatch, AVX2_FLAGS)
+    kernel = tf.zeros([3, 3, 16, 4])
+    traced = tf.function(
+        lambda h: narrow_conv.conv_narrow_output(h, kernel),
+        input_signature=[tf.TensorSpec([None, 5, 5, 16])],
+    )
+    graph_types = {op.type for op in traced.get_concrete_function().graph.get_operations()}
+    assert "Conv2D" in graph_types
+    assert not graph_types & {"If", "StatelessIf", "DepthwiseConv2dNativeBackpropInput"}
 
 
 def test_gradients_in_a_tf_function_with_unknown_batch_and_size():
@@ -185,6 +208,32 @@ def test_a_cpu_with_avx2_only_takes_the_cifar_networks_ends_through_the_patches_
     _cpu_flags(monkeypatch, AVX2_FLAGS)
     assert narrow_conv.limits() == narrow_conv.AVX2_LIMITS
     assert narrow_conv.is_narrow(kernel_shape, channels_axis=axis) is expected
+
+
+@pytest.mark.parametrize(
+    "flags, batch, channels_out, forward_op",
+    [
+        (AVX512_FLAGS, 64, 4, "Conv2D"),
+        (AVX2_FLAGS, 64, 4, "DepthwiseConv2dNativeBackpropInput"),
+        (AVX2_FLAGS, 64, 8, "DepthwiseConv2dNativeBackpropInput"),
+        (AVX2_FLAGS, 64, 12, "Conv2D"),
+        (AVX2_FLAGS, 1, 4, "Conv2D"),  # 25 pixels: too few for the product to pay
+    ],
+)
+def test_the_forward_pass_into_few_channels_is_a_product_and_col2im_with_avx2_only(
+    flags, batch, channels_out, forward_op, monkeypatch
+):
+    _cpu_flags(monkeypatch, flags)
+    h = tf.TensorSpec([batch, 5, 5, 16])
+    kernel = tf.zeros([3, 3, 16, channels_out])
+    graph = (
+        tf.function(lambda h: narrow_conv.conv_narrow_output(h, kernel))
+        .get_concrete_function(h)
+        .graph
+    )
+    types = {op.type for op in graph.get_operations()}
+    assert forward_op in types
+    assert not types & ({"Conv2D", "DepthwiseConv2dNativeBackpropInput"} - {forward_op})
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,10 @@ only all of them (`benchmarks/README.md`). Over the *patches* of the narrow tens
 shifted copies side by side, each gradient is one matrix product, plus the patches' adjoint
 (col2im) on the narrow side; both are depthwise convolutions with a one-hot kernel, cheap at
 this width. The forward pass stays the fused convolution, so values, and inference, are
-unchanged; only the order of the gradients' sums differs. On a machine with a GPU the
-convolutions keep their own gradients.
+unchanged and only the order of the gradients' sums differs. The exception is a CPU with AVX2
+only: there a convolution into at most 8 channels, in a graph whose batch size is known and large
+(a training step's), also runs forward as one matrix product and the col2im, the same sum in
+another order. On a machine with a GPU the convolutions keep their own kernels.
 
 The gradients are recorded on the gradient tapes (`GradientTape`, which Keras training uses), as
 `tf.custom_gradient` records them, but not registered with TensorFlow's global gradient registry:
@@ -44,10 +46,18 @@ from tfglow import hardware
 # Where the limits lie depends on the CPU's vector units (`benchmarks/README.md`). With AVX-512,
 # oneDNN's own backward kernels ran as fast or faster from 6 input or 12 output channels on (the
 # CIFAR sizes). With AVX2 only, they ran far slower at every size of the CIFAR networks' ends
-# (6 to 24 input, 12 to 48 output channels), the widest sizes measured.
-NarrowLimits = collections.namedtuple("NarrowLimits", ["input", "output"])
-AVX512_LIMITS = NarrowLimits(input=4, output=8)
-AVX2_LIMITS = NarrowLimits(input=24, output=48)
+# (6 to 24 input, 12 to 48 output channels), the widest sizes measured. There oneDNN's *forward*
+# convolution into the MNIST networks' 4 and 8 channels is slow too, at batch 64 about twice the
+# time of the same sum as one matrix product and a col2im (`output_forward`); at 12 channels the
+# training step measured no clear gain, and from 24 on the convolution was faster.
+NarrowLimits = collections.namedtuple("NarrowLimits", ["input", "output", "output_forward"])
+AVX512_LIMITS = NarrowLimits(input=4, output=8, output_forward=0)
+AVX2_LIMITS = NarrowLimits(input=24, output=48, output_forward=8)
+# The forward product's extra ops (reshapes, the flipped kernel, the col2im) cost about what it
+# saves on a few hundred pixels: at the MNIST size, batch 2 (392 pixels at 14×14) measured 0.99×
+# the convolution, batch 1 0.9×, batch 4 1.16× (`benchmarks/README.md`). Below this many pixels in
+# the batch the convolution runs.
+MIN_FORWARD_PRODUCT_PIXELS = 512
 
 
 @functools.cache
@@ -140,21 +150,54 @@ def conv_bias_relu_narrow_input(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor
     return y
 
 
+def _flipped_matrix(kernel: tf.Tensor) -> tf.Tensor:
+    """`[3, 3, C, c] → [C, 9c]`, column `i · 9 + j` being `kernel[−o_j][:, i]` (the kernel flipped,
+    `o_j → −o_j`, then laid out `[C, c, 3, 3]`)."""
+    channels_in, channels_out = kernel.shape[2], kernel.shape[3]
+    flipped = tf.transpose(kernel[::-1, ::-1], [2, 3, 0, 1])
+    return tf.reshape(flipped, [channels_in, 9 * channels_out])
+
+
 def conv_narrow_output(h: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     """`conv3x3(h, kernel)` into few channels (`[N, H, W, C]` to `[N, H, W, c]`).
+
+    Forward, for at most `limits().output_forward` output channels and a batch of static shape
+    with at least `MIN_FORWARD_PRODUCT_PIXELS` pixels (a training step's): with `Q = h K̃` (`h` as
+    `[NHW, C]`, `K̃ = _flipped_matrix(kernel)`), `y = patches_adjoint(Q)`, since
+
+    ```none
+      Σ_j Q[p − o_j, i·9 + j] = Σ_j h[p − o_j] · kernel[−o_j][:, i] = Σ_d h[p + d] · kernel[d][:, i]
+    ```
+
+    Otherwise the convolution itself.
 
     Backward: `dh[q] = Σ_d dy[q − d] · kernel[d]ᵀ` and `dkernel[d] = Σ_q h[q]ᵀ dy[q − d]` are, with
     `P = patches(dy)` as `[NHW, 9c]` and the kernel flipped (`o_j → −o_j`) as a `[C, 9c]` matrix
     `K̃`: `dh = P K̃ᵀ` and `dK̃ᵀ = Pᵀ h`.
     """
     h, kernel = map(tf.convert_to_tensor, (h, kernel))
+    channels_in, channels_out = kernel.shape[2], kernel.shape[3]
+
+    def product():
+        q = tf.matmul(tf.reshape(h, [-1, channels_in]), _flipped_matrix(kernel))
+        return patches_adjoint(tf.reshape(q, _with_channels(h, 9 * channels_out)), channels_out)
+
+    def convolution():
+        return tf.nn.conv2d(h, kernel, 1, "SAME")
+
+    # Chosen when traced, from the static shape: a graph of unknown batch size (a serving
+    # signature, a reversible flow's shared layer functions) keeps the convolution, since a
+    # `tf.cond` would add two function bodies to every trace of every layer.
+    pixels = h.shape[:-1].num_elements() if h.shape[:-1].is_fully_defined() else 0
     with record.stop_recording():
-        y = tf.nn.conv2d(h, kernel, 1, "SAME")
+        if channels_out <= limits().output_forward and pixels >= MIN_FORWARD_PRODUCT_PIXELS:
+            y = product()
+        else:
+            y = convolution()
 
     def gradient(dy):
-        channels_in, channels_out = kernel.shape[2], kernel.shape[3]
         p = tf.reshape(patches(dy), [-1, 9 * channels_out])
-        flipped = tf.transpose(_as_matrix(tf.transpose(kernel[::-1, ::-1], [0, 1, 3, 2])))
+        flipped = _flipped_matrix(kernel)
         pixels = tf.reshape(h, [-1, channels_in])
         dh = tf.reshape(tf.matmul(p, flipped, transpose_b=True), tf.shape(h))
         dflipped = tf.matmul(p, pixels, transpose_a=True)  # [9c, C]
