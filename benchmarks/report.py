@@ -804,6 +804,7 @@ def table() -> str:
         *_depth_rows("depth_minutes_avx2_2026-12-03.json"),
         *_inference_rows(),
         *_inference_rows("inference_speed_avx2_2026-12-03.json"),
+        *_inference_rows("inference_speed_avx2_forward_product_2026-12-03.json"),
         _batch1_kernels_row(),
         _shared_layer_calls_row(),
         _temperature_row(),
