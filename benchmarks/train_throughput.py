@@ -104,7 +104,7 @@ def _ours(
             return run(steps)
         # The choice is made when the step is traced, which the first call does.
         limits = narrow_conv.limits
-        narrow_conv.limits = lambda: narrow_conv.NarrowLimits(input=0, output=0)
+        narrow_conv.limits = lambda: narrow_conv.NarrowLimits(input=0, output=0, output_forward=0)
         try:
             return run(steps)
         finally:

@@ -188,9 +188,9 @@ def conv_narrow_output(h: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     # Chosen when traced, from the static shape: a graph of unknown batch size (a serving
     # signature, a reversible flow's shared layer functions) keeps the convolution, since a
     # `tf.cond` would add two function bodies to every trace of every layer.
-    pixels = h.shape[:-1].num_elements() if h.shape[:-1].is_fully_defined() else 0
+    batch_pixels = h.shape[:-1].num_elements() if h.shape[:-1].is_fully_defined() else 0
     with record.stop_recording():
-        if channels_out <= limits().output_forward and pixels >= MIN_FORWARD_PRODUCT_PIXELS:
+        if channels_out <= limits().output_forward and batch_pixels >= MIN_FORWARD_PRODUCT_PIXELS:
             y = product()
         else:
             y = convolution()
