@@ -3,6 +3,9 @@
 bfloat16 is fast only where the hardware computes it: CPUs with AVX512_BF16 or AMX, and GPUs of
 compute capability 8.0 and above (Ampere on). Elsewhere TensorFlow emulates it, several times
 slower than float32, so `"auto"` picks float32 there.
+
+The CPU's flags also decide which convolutions `tfglow.bijectors.narrow_conv` computes as matrix
+products (`narrow_conv.limits`).
 """
 
 from __future__ import annotations
