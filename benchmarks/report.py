@@ -156,6 +156,12 @@ def _narrow_conv_rows() -> list[list[str]]:
                 "32×32×3, L=3, K=8, w256, AVX2-only CPU",
                 avx2,
             ),
+            (
+                "train_throughput_mnist_forward_product_avx2_2026-12-03.json",
+                "28×28×1, L=2, K=8, w256, AVX2-only CPU",
+                "≤ 24 input or ≤ 48 output channels (AVX2-only CPU's limits; forward too, into "
+                "≤ 8)",
+            ),
         ]
     ]
 
@@ -186,6 +192,16 @@ def _avx2_throughput_rows() -> list[list[str]]:
                 "ours_float32",
             )
         )
+    rows.append(
+        _variants_row(
+            "train_throughput_mnist_forward_product_avx2_2026-12-03.json",
+            "Training img/s, 28×28×1, L=2, K=8, w256, b64, float32, with the AVX2-only CPU's "
+            "`narrow_conv` limits and forward product — vs TFP `tfb.Glow` (same run), AVX2-only "
+            "CPU",
+            "ours_float32",
+            "tfp_glow",
+        )
+    )
     rows.append(
         _variants_row(
             "train_throughput_cifar_narrow_conv_avx2_2026-12-03.json",
