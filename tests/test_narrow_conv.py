@@ -170,43 +170,32 @@ def test_bfloat16_gradients_follow_the_float32_ones():
 
 
 @pytest.mark.parametrize(
-    "kernel_shape, axis, expected",
+    "flags, kernel_shape, axis, expected",
     [
-        ((3, 3, 2, 256), 2, True),
-        ((3, 3, 4, 256), 2, True),
-        ((3, 3, 6, 256), 2, False),
-        ((3, 3, 8, 256), 2, False),
-        ((1, 1, 2, 256), 2, False),
-        ((3, 3, 256, 4), 3, True),
-        ((3, 3, 256, 8), 3, True),
-        ((3, 3, 256, 12), 3, False),
-        ((1, 1, 256, 4), 3, False),
+        (AVX512_FLAGS, (3, 3, 2, 256), 2, True),
+        (AVX512_FLAGS, (3, 3, 4, 256), 2, True),
+        (AVX512_FLAGS, (3, 3, 6, 256), 2, False),
+        (AVX512_FLAGS, (3, 3, 8, 256), 2, False),
+        (AVX512_FLAGS, (1, 1, 2, 256), 2, False),
+        (AVX512_FLAGS, (3, 3, 256, 4), 3, True),
+        (AVX512_FLAGS, (3, 3, 256, 8), 3, True),
+        (AVX512_FLAGS, (3, 3, 256, 12), 3, False),
+        (AVX512_FLAGS, (1, 1, 256, 4), 3, False),
+        # A CPU with AVX2 only takes the CIFAR networks' ends through the patches too.
+        (AVX2_FLAGS, (3, 3, 6, 256), 2, True),
+        (AVX2_FLAGS, (3, 3, 24, 256), 2, True),
+        (AVX2_FLAGS, (3, 3, 25, 256), 2, False),
+        (AVX2_FLAGS, (3, 3, 256, 12), 3, True),
+        (AVX2_FLAGS, (3, 3, 256, 48), 3, True),
+        (AVX2_FLAGS, (3, 3, 256, 50), 3, False),
+        (AVX2_FLAGS, (1, 1, 6, 256), 2, False),
     ],
 )
 def test_only_3x3_kernels_with_a_narrow_side_take_the_patch_gradients(
-    kernel_shape, axis, expected, cpu_only
-):
-    assert narrow_conv.is_narrow(kernel_shape, channels_axis=axis) is expected
-
-
-@pytest.mark.parametrize(
-    "kernel_shape, axis, expected",
-    [
-        ((3, 3, 6, 256), 2, True),
-        ((3, 3, 24, 256), 2, True),
-        ((3, 3, 25, 256), 2, False),
-        ((3, 3, 256, 12), 3, True),
-        ((3, 3, 256, 48), 3, True),
-        ((3, 3, 256, 50), 3, False),
-        ((1, 1, 6, 256), 2, False),
-    ],
-)
-def test_a_cpu_with_avx2_only_takes_the_cifar_networks_ends_through_the_patches_too(
-    kernel_shape, axis, expected, monkeypatch
+    flags, kernel_shape, axis, expected, monkeypatch
 ):
     _visible_gpus(monkeypatch, [])
-    _cpu_flags(monkeypatch, AVX2_FLAGS)
-    assert narrow_conv.limits() == narrow_conv.AVX2_LIMITS
+    _cpu_flags(monkeypatch, flags)
     assert narrow_conv.is_narrow(kernel_shape, channels_axis=axis) is expected
 
 

@@ -177,23 +177,16 @@ def conv_narrow_output(h: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     """
     h, kernel = map(tf.convert_to_tensor, (h, kernel))
     channels_in, channels_out = kernel.shape[2], kernel.shape[3]
-
-    def product():
-        q = tf.matmul(tf.reshape(h, [-1, channels_in]), _flipped_matrix(kernel))
-        return patches_adjoint(tf.reshape(q, _with_channels(h, 9 * channels_out)), channels_out)
-
-    def convolution():
-        return tf.nn.conv2d(h, kernel, 1, "SAME")
-
     # Chosen when traced, from the static shape: a graph of unknown batch size (a serving
     # signature, a reversible flow's shared layer functions) keeps the convolution, since a
     # `tf.cond` would add two function bodies to every trace of every layer.
     batch_pixels = h.shape[:-1].num_elements() if h.shape[:-1].is_fully_defined() else 0
     with record.stop_recording():
         if channels_out <= limits().output_forward and batch_pixels >= MIN_FORWARD_PRODUCT_PIXELS:
-            y = product()
+            q = tf.matmul(tf.reshape(h, [-1, channels_in]), _flipped_matrix(kernel))
+            y = patches_adjoint(tf.reshape(q, _with_channels(h, 9 * channels_out)), channels_out)
         else:
-            y = convolution()
+            y = tf.nn.conv2d(h, kernel, 1, "SAME")
 
     def gradient(dy):
         p = tf.reshape(patches(dy), [-1, 9 * channels_out])
