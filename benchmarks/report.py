@@ -233,6 +233,8 @@ def _reversible_step_time_rows() -> list[list[str]]:
             ("train_throughput_mnist_reversible.json", 8),
             ("train_throughput_mnist_reversible_k32.json", 32),
             ("train_throughput_mnist_reversible_avx2_2026-12-03.json", 8),
+            ("train_throughput_mnist_reversible_static_batch_avx2_2026-12-03.json", 8),
+            ("train_throughput_mnist_reversible_k32_static_batch_avx2_2026-12-03.json", 32),
         ]
     ]
 

@@ -100,7 +100,7 @@ class LayerFunctions:
 
     def _call(self, body, layer, *arguments):
         variables = list(layer.variables)
-        specs = tf.nest.map_structure(_spec_without_batch, arguments)
+        specs = tf.nest.map_structure(_spec, arguments)
         with data_init.checked_by_caller():
             traced = tf.function(
                 body, autograph=False, experimental_attributes=_NO_INLINE
@@ -116,11 +116,14 @@ def _split_kwargs(kwargs: dict) -> tuple[dict, dict]:
     return constants, tensors
 
 
-def _spec_without_batch(value: tf.Tensor) -> tf.TensorSpec:
-    shape = value.shape
-    if shape.rank:
-        shape = tf.TensorShape([None]).concatenate(shape[1:])
-    return tf.TensorSpec(shape, value.dtype)
+def _spec(value: tf.Tensor) -> tf.TensorSpec:
+    """The argument's static shape, the batch size included where the pass knows it.
+
+    Every layer of one pass sees the same batch, so a known batch size costs no sharing; and a
+    narrow convolution's forward pass chooses its kernel from it (`narrow_conv`), as it does
+    when the layer runs inline.
+    """
+    return tf.TensorSpec(value.shape, value.dtype)
 
 
 def _fingerprint(function, layer) -> bytes:

@@ -178,7 +178,7 @@ def conv_narrow_output(h: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     h, kernel = map(tf.convert_to_tensor, (h, kernel))
     channels_in, channels_out = kernel.shape[2], kernel.shape[3]
     # Chosen when traced, from the static shape: a graph of unknown batch size (a serving
-    # signature, a reversible flow's shared layer functions) keeps the convolution, since a
+    # signature, a dataset batched without `drop_remainder`) keeps the convolution, since a
     # `tf.cond` would add two function bodies to every trace of every layer.
     batch_pixels = h.shape[:-1].num_elements() if h.shape[:-1].is_fully_defined() else 0
     with record.stop_recording():
