@@ -102,7 +102,9 @@ def _child(
     model.optimizer.build(model.trainable_variables)
     if eager_kernel_cache == "release":
         release_eager_kernel_cache()
-    dataset = tf.data.Dataset.from_tensor_slices(images).batch(BATCH_SIZE).repeat()
+    # As `tfglow.recipe.train` batches: the remainder dropped, so the step knows its batch size.
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(BATCH_SIZE, drop_remainder=True)
+    dataset = dataset.repeat()
     before = bench_common.peak_rss_mb()
     timer = StepTimes()
     timer.seconds = []

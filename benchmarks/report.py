@@ -804,6 +804,7 @@ def table() -> str:
         *_memory_rows(),
         _kernel_cache_row(),
         *_memory_rows("memory_cifar10.json"),
+        *_memory_rows("memory_avx2_2026-12-03.json"),
         _drift_row(),
         _process_setting_row("allocator.json", "Training img/s by allocator", "glibc", "allocator"),
         _process_setting_row(
