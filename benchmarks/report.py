@@ -739,12 +739,13 @@ def _batch1_kernels_row() -> list[str]:
     )
 
 
-def _shared_layer_calls_row() -> list[str]:
+def _shared_layer_calls_row(filename: str = "shared_layer_calls.json") -> list[str]:
+    output = "" if filename == "shared_layer_calls.json" else f" --output {filename}"
     return _per_item_row(
-        "shared_layer_calls.json",
+        filename,
         "In-memory inference, reversible flow (shared layer functions) vs standard (inline), "
         "mnist_cpu, ms per call",
-        "python -m benchmarks.shared_layer_calls --rounds 3",
+        f"python -m benchmarks.shared_layer_calls --rounds 3{output}",
         ("call", "shared_ms", "inline_ms", "shared_over_inline"),
         "{:.1f}",
     )
@@ -829,6 +830,7 @@ def table() -> str:
         *_inference_rows("inference_speed_avx2_forward_product_2026-12-03.json"),
         _batch1_kernels_row(),
         _shared_layer_calls_row(),
+        _shared_layer_calls_row("shared_layer_calls_avx2_2026-12-03.json"),
         _temperature_row(),
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
