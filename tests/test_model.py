@@ -185,6 +185,20 @@ def test_fit_traces_its_train_step_once():
     assert len(model.optimizer.variables()) == 1 + 2 * len(model.trainable_variables)
 
 
+def test_a_one_replica_train_step_adds_no_all_reduce_per_variable():
+    # tf_keras's gradient aggregation wraps each gradient in a `tf.custom_gradient` all-reduce,
+    # an `Identity` per variable in the step's graph even on one device, where the sum is the
+    # gradient itself.
+    model = GlowModel(CONFIG)
+    model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
+    model.fit(_images(seed=0, batch=64), batch_size=32, epochs=1, verbose=0)
+    graph = model.train_function.get_concrete_function(
+        iter(tf.data.Dataset.from_tensor_slices(_images(seed=0, batch=32)).batch(32))
+    ).graph
+    identities = [op for op in graph.get_operations() if op.type == "Identity"]
+    assert len(identities) < len(model.trainable_variables) // 2
+
+
 def test_class_conditional_model_takes_labels_everywhere():
     config = CONFIG.replace(num_classes=3)
     model = _randomized_model(config)

@@ -93,5 +93,10 @@ class GlowModel(PixelFlow, tf_keras.Model):
             )
             loss = tf.nn.compute_average_loss(per_example_loss)
         gradients = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        # A sum over one replica is the gradient itself; tf_keras's would still wrap every
+        # gradient in a `tf.custom_gradient` all-reduce, nodes per variable in the step's graph.
+        self.optimizer.apply_gradients(
+            zip(gradients, self.trainable_variables),
+            skip_gradients_aggregation=self.distribute_strategy.num_replicas_in_sync == 1,
+        )
         return self._update_metrics(per_example_loss, bits, classifier_bits)
