@@ -9,6 +9,7 @@ import tensorflow as tf
 from tensorflow.python.framework import func_graph  # the class of a traced graph
 
 from tests import flow_testing
+from tests.test_narrow_conv import AVX2_FLAGS, _cpu_flags
 from tfglow import GlowConfig, GlowModel, bijectors
 from tfglow.bijectors import data_init
 from tfglow.bijectors.joint_log_det import inverse_and_log_det
@@ -18,8 +19,9 @@ from tfglow.serving import ExportModule
 TINY = dict(image_shape=(8, 8, 1), num_levels=2, hidden_channels=8, reversible_gradients=True)
 
 
-def _training_step_graph(depth: int, **changes):
-    """The graph of one reversible loss-and-gradients step of an initialised model."""
+def _training_step_graph(depth: int, batch: int | None = None, **changes):
+    """The graph of one reversible loss-and-gradients step of an initialised model, traced at
+    `batch` images (`None`: an unknown batch size)."""
     model = GlowModel(GlowConfig(**TINY, steps_per_level=depth, **changes))
     images = flow_testing.random_pixels(batch=4, shape=TINY["image_shape"])
     model.initialize(images)
@@ -30,7 +32,7 @@ def _training_step_graph(depth: int, **changes):
             loss = tf.reduce_mean(model.bits_per_dim_and_latents(x, dequantize=True, seed=1)[0])
         return tape.gradient(loss, model.trainable_variables)
 
-    return step.get_concrete_function(tf.TensorSpec([None, 8, 8, 1], tf.uint8)).graph
+    return step.get_concrete_function(tf.TensorSpec([batch, 8, 8, 1], tf.uint8)).graph
 
 
 @pytest.mark.parametrize("architecture", ["glow", "realnvp"])
@@ -47,6 +49,23 @@ def test_deeper_flows_add_calls_not_function_bodies(architecture):
     assert len(calls) > len(
         [op for op in shallow.get_operations() if op.type == "StatefulPartitionedCall"]
     )
+
+
+def test_shared_layer_functions_keep_a_known_batch_size(monkeypatch):
+    """Traced at a known batch (the recipe's batches drop the remainder), the shared functions'
+    zero convolutions take `narrow_conv`'s forward product and col2im on AVX2, as inline layers
+    do (32 images of 4×4 pixels at level 0); at an unknown batch they stay convolutions."""
+    _cpu_flags(monkeypatch, AVX2_FLAGS)
+
+    def body_ops(batch):
+        library = _training_step_graph(2, batch=batch).as_graph_def().library.function
+        ops = [node.op for f in library if f.attr["_noinline"].b for node in f.node_def]
+        assert ops
+        return ops.count("Conv2D"), ops.count("DepthwiseConv2dNativeBackpropInput")
+
+    (known_convs, known_col2ims), (open_convs, open_col2ims) = body_ops(32), body_ops(None)
+    assert known_convs < open_convs
+    assert known_col2ims - open_col2ims == open_convs - known_convs
 
 
 def _inference_graphs(depth: int, reversible: bool):

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import flow_testing
-from tfglow import GlowConfig, GlowModel, hardware
+from tfglow import hardware
 from tfglow.bijectors import narrow_conv, networks
 
 
@@ -120,41 +119,6 @@ def test_a_graph_of_unknown_batch_size_keeps_the_convolution(monkeypatch):
     graph_types = {op.type for op in traced.get_concrete_function().graph.get_operations()}
     assert "Conv2D" in graph_types
     assert not graph_types & {"If", "StatelessIf", "DepthwiseConv2dNativeBackpropInput"}
-
-
-def test_a_reversible_flows_shared_layer_functions_keep_a_known_batch_size(monkeypatch):
-    """A reversible training step runs its layers through shared functions
-    (`tfglow.layer_functions`). Traced at a known batch (the recipe's batches drop the
-    remainder), their zero convolutions' forward passes take the product and col2im, as inline
-    layers do (32 images of 4×4 pixels at level 0); at an unknown batch they stay convolutions."""
-    _cpu_flags(monkeypatch, AVX2_FLAGS)
-    model = GlowModel(
-        GlowConfig(
-            image_shape=(8, 8, 1),
-            num_levels=2,
-            steps_per_level=2,
-            hidden_channels=8,
-            reversible_gradients=True,
-        )
-    )
-    model.initialize(flow_testing.random_pixels(batch=4, shape=(8, 8, 1)))
-
-    @tf.function
-    def step(x):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(model.bits_per_dim_and_latents(x, dequantize=True, seed=1)[0])
-        return tape.gradient(loss, model.trainable_variables)
-
-    def body_ops(batch):
-        graph = step.get_concrete_function(tf.TensorSpec([batch, 8, 8, 1], tf.uint8)).graph
-        bodies = [f for f in graph.as_graph_def().library.function if f.attr["_noinline"].b]
-        assert bodies
-        ops = [node.op for function in bodies for node in function.node_def]
-        return ops.count("Conv2D"), ops.count("DepthwiseConv2dNativeBackpropInput")
-
-    (known_convs, known_col2ims), (open_convs, open_col2ims) = body_ops(32), body_ops(None)
-    assert known_convs < open_convs
-    assert known_col2ims - open_col2ims == open_convs - known_convs
 
 
 def test_gradients_in_a_tf_function_with_unknown_batch_and_size():
