@@ -5,6 +5,8 @@
     python -m benchmarks.memory --preset cifar10 --depths 32 --steps 1   # Glow's CIFAR-10 model
     python -m benchmarks.memory --depths 4,64 --modes reversible --eager-kernel-cache release keep \
         --output memory_kernel_cache.json          # A/B of releasing the eager kernel cache
+    python -m benchmarks.memory --depths 4 --modes reversible --extra-variables 0,840,1680 \
+        --output memory_variable_cost.json         # what a variable costs, apart from its size
 
 For each K and mode (`standard` backprop, `reversible` gradients; at the MNIST size also the peers
 `tfp_glow`, TFP's `tfb.Glow`, and `torch_glow`, the PyTorch Glow, each in a fresh process of its
@@ -19,8 +21,13 @@ and the variables), the median time of the timed steps, and the peak of TensorFl
 during the timed steps above what it held before them (`step_peak_tensors_mb`: activations and
 gradients; the children run with `TF_CPU_ALLOCATOR_USE_BFC=true`, which keeps that statistic). The
 process peak also counts each graph's kernels, which grow with the number of ops. The modes (and
-cache settings) alternate at each depth, so their step-time ratio comes from one run. Writes
-`benchmarks/results/memory.json`.
+cache settings) alternate at each depth, so their step-time ratio comes from one run.
+
+`--extra-variables N` gives the model N more trainable variables of one element each, which
+the loss reads with weight zero: each gets a gradient and an Adam update, as a layer's variable
+does, but adds no parameters worth counting. A K=4 flow with 1,680 of them has the variables of a
+K=64 flow and the layers of K=4, which separates what depth costs per variable from what it costs
+per layer. Writes `benchmarks/results/memory.json`.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ def _child(
     steps: int,
     mode: str,
     eager_kernel_cache: str,
+    extra_variables: int,
 ) -> None:
     """Runs in the subprocess: prints one JSON line with the peaks and the step time."""
     import statistics
@@ -89,7 +97,13 @@ def _child(
         images = np.random.default_rng(0).integers(
             0, 256, size=(BATCH_SIZE * 4, *config.image_shape), dtype=np.uint8
         )
-    model = GlowModel(
+
+    class WithExtraVariables(GlowModel):
+        def per_example_loss(self, images, labels=None, training=False):
+            loss, bits, classifier_bits = super().per_example_loss(images, labels, training)
+            return loss + 0.0 * tf.add_n(self.extra_variables), bits, classifier_bits
+
+    model = (WithExtraVariables if extra_variables else GlowModel)(
         GlowConfig.preset(
             preset,
             steps_per_level=depth,
@@ -97,6 +111,10 @@ def _child(
             reversible_gradients=mode == "reversible",
         )
     )
+    if extra_variables:
+        model.extra_variables = [
+            tf.Variable(0.0, name=f"extra_{index}") for index in range(extra_variables)
+        ]
     model.compile(optimizer=make_optimizer("adam", 1e-4))
     model.initialize(images[:BATCH_SIZE])
     model.optimizer.build(model.trainable_variables)
@@ -117,6 +135,8 @@ def _child(
                 network_dtype=network_dtype or "float32",
                 mode=mode,
                 eager_kernel_cache=eager_kernel_cache,
+                extra_variables=extra_variables,
+                trainable_variables=len(model.trainable_variables),
                 peak_rss_mb=round(bench_common.peak_rss_mb(), 1),
                 peak_rss_before_training_mb=round(before, 1),
                 step_seconds_median=round(statistics.median(timer.seconds[1:]), 4),
@@ -153,9 +173,14 @@ def main(argv=None) -> None:
         help="release it after the build, as tfglow.recipe.train does, or keep it (A/B: both)",
     )
     parser.add_argument(
+        "--extra-variables",
+        default="0",
+        help="comma-separated counts of one-element trainable variables to add (ours only)",
+    )
+    parser.add_argument(
         "--child",
-        nargs=6,
-        metavar=("PRESET", "K", "DTYPE", "STEPS", "MODE", "CACHE"),
+        nargs=7,
+        metavar=("PRESET", "K", "DTYPE", "STEPS", "MODE", "CACHE", "EXTRA"),
         help=argparse.SUPPRESS,
     )
     parser.add_argument("--output", default="memory.json")
@@ -166,9 +191,9 @@ def main(argv=None) -> None:
     if not mnist_size and set(args.modes.split(",")) & set(PEERS):
         parser.error(f"the peers run at the MNIST size only, not --preset {args.preset}")
     if args.child:
-        preset, depth, network_dtype, steps, mode, cache = args.child
+        preset, depth, network_dtype, steps, mode, cache, extra = args.child
         dtype = None if network_dtype == "float32" else network_dtype
-        _child(preset, int(depth), dtype, int(steps), mode, cache)
+        _child(preset, int(depth), dtype, int(steps), mode, cache, int(extra))
         return
     rows = []
     for network_dtype in args.network_dtypes.split(","):
@@ -180,8 +205,9 @@ def main(argv=None) -> None:
                         print(rows[-1], flush=True)
                     continue
                 for cache in args.eager_kernel_cache:
-                    rows.append(_run_child(args, depth, network_dtype, mode, cache))
-                    print(rows[-1], flush=True)
+                    for extra in map(int, args.extra_variables.split(",")):
+                        rows.append(_run_child(args, depth, network_dtype, mode, cache, extra))
+                        print(rows[-1], flush=True)
     config = GlowConfig.preset(args.preset)
     record = dict(
         benchmark="memory",
@@ -200,7 +226,9 @@ def main(argv=None) -> None:
     bench_common.emit(record, args.output)
 
 
-def _run_child(args, depth: int, network_dtype: str, mode: str, cache: str) -> dict:
+def _run_child(
+    args, depth: int, network_dtype: str, mode: str, cache: str, extra_variables: int
+) -> dict:
     """One row of ours from a fresh process."""
     process = bench_common.run_module(
         "benchmarks.memory",
@@ -211,12 +239,17 @@ def _run_child(args, depth: int, network_dtype: str, mode: str, cache: str) -> d
         str(args.steps),
         mode,
         cache,
+        str(extra_variables),
         capture_output=True,
         text=True,
         env=dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true"),
     )
     identity = dict(
-        steps_per_level=depth, network_dtype=network_dtype, mode=mode, eager_kernel_cache=cache
+        steps_per_level=depth,
+        network_dtype=network_dtype,
+        mode=mode,
+        eager_kernel_cache=cache,
+        extra_variables=extra_variables,
     )
     return _row(process, identity)
 
@@ -252,8 +285,10 @@ def _row(process, identity: dict) -> dict:
 
 def _ratios(rows) -> dict:
     """Reversible ÷ standard step time per depth, and each mode's peak at its largest K ÷
-    smallest; rows that kept the eager kernel cache get names of their own."""
-    done = [row for row in rows if "failed" not in row]
+    smallest; rows that kept the eager kernel cache get names of their own. Rows with extra
+    variables give the peak each extra variable adds at their depth instead."""
+    done = [row for row in rows if "failed" not in row and not row.get("extra_variables")]
+    ratios = _extra_variable_costs(rows, done)
     by_key = {
         (
             row["network_dtype"],
@@ -263,7 +298,6 @@ def _ratios(rows) -> dict:
         ): row
         for row in done
     }
-    ratios = {}
     for (dtype, mode, cache, depth), row in by_key.items():
         standard = by_key.get((dtype, "standard", cache, depth))
         if mode == "reversible" and standard:
@@ -284,6 +318,30 @@ def _ratios(rows) -> dict:
                     last["step_peak_tensors_mb"] / first["step_peak_tensors_mb"], 3
                 )
     return ratios
+
+
+def _extra_variable_costs(rows, plain_rows) -> dict:
+    """KB of peak RSS per extra variable: each row with extra variables against the row without
+    them at the same depth, mode and settings."""
+    plain = {_setting(row): row for row in plain_rows}
+    costs = {}
+    for row in rows:
+        if "failed" in row or not row.get("extra_variables") or _setting(row) not in plain:
+            continue
+        added = row["peak_rss_mb"] - plain[_setting(row)]["peak_rss_mb"]
+        extra = row["extra_variables"]
+        name = "_".join(_setting(row)) + f"_kb_per_variable_of_{extra}_extra"
+        costs[name] = round(1024 * added / extra, 1)
+    return costs
+
+
+def _setting(row) -> tuple:
+    return (
+        row["network_dtype"],
+        row["mode"],
+        row.get("eager_kernel_cache", "release"),
+        f"K{row['steps_per_level']}",
+    )
 
 
 def _cache_suffix(cache: str) -> str:

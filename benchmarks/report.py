@@ -397,7 +397,9 @@ def _memory_rows(name: str = "memory.json") -> list[list[str]]:
     rows = [
         row
         for row in record["rows"]
-        if "failed" not in row and row.get("eager_kernel_cache", "release") == "release"
+        if "failed" not in row
+        and row.get("eager_kernel_cache", "release") == "release"
+        and not row.get("extra_variables")
     ]
     ratios = record.get("ratios", {})
     depths = sorted({row["steps_per_level"] for row in rows})
@@ -449,6 +451,35 @@ def _memory_rows(name: str = "memory.json") -> list[list[str]]:
             f"`{record['command']}`",
             _date(record),
         ],
+    ]
+
+
+def _variable_cost_row(filename: str) -> list[str]:
+    """The process peak of the reversible step with one-element variables added, per depth,
+    and what each added variable cost."""
+    what = "Peak RSS of the training process with N one-element trainable variables added"
+    record = _load(filename)
+    if not record:
+        return _missing_row(what, "python -m benchmarks.memory --extra-variables 0,840,1680")
+    rows = [row for row in record["rows"] if "failed" not in row]
+    base = {r["steps_per_level"]: r["peak_rss_mb"] for r in rows if not r["extra_variables"]}
+    peaks = ", ".join(
+        f"K{r['steps_per_level']} +{r['extra_variables']}: {r['peak_rss_mb']:,.0f} MB" for r in rows
+    )
+    costs = ", ".join(
+        f"K{r['steps_per_level']} +{r['extra_variables']}: "
+        f"{1024 * (r['peak_rss_mb'] - base[r['steps_per_level']]) / r['extra_variables']:.0f}"
+        for r in rows
+        if r["extra_variables"] and r["steps_per_level"] in base
+    )
+    growth = record["ratios"].get("float32_reversible_peak_rss_K64_over_K4")
+    return [
+        f"{what}, reversible, {record['preset']}, b64",
+        peaks,
+        f"K64 ÷ K4 without them: {growth:.2f}×" if growth else MISSING,
+        f"KB per added variable: {costs}",
+        f"`{record['command']}`",
+        _date(record),
     ]
 
 
@@ -806,6 +837,7 @@ def table() -> str:
         _kernel_cache_row(),
         *_memory_rows("memory_cifar10.json"),
         *_memory_rows("memory_avx2_2026-12-03.json"),
+        _variable_cost_row("memory_variable_cost_avx2_2026-12-03.json"),
         _drift_row(),
         _process_setting_row("allocator.json", "Training img/s by allocator", "glibc", "allocator"),
         _process_setting_row(
