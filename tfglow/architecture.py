@@ -17,7 +17,7 @@ import itertools
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
-from tfglow import bijectors
+from tfglow import bijectors, stacked_variables
 from tfglow.config import GlowConfig
 from tfglow.hardware import resolve_network_dtype
 
@@ -41,8 +41,11 @@ def level_bijectors(
     is_last = level == config.num_levels - 1
     if config.architecture == "glow":
         layers = [bijectors.Squeeze(name="squeeze")]
+        stacked = stacked_variables.StackedSteps(name="steps")
         for step in range(config.steps_per_level):
-            layers += _glow_step(config, channels, step, dtype, seeds)
+            with stacked.step(step):
+                layers += _glow_step(config, channels, step, dtype, seeds)
+        stacked.build()
     else:
         layers = []
         for step in range(config.steps_per_level):
