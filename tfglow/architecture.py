@@ -48,11 +48,17 @@ def level_bijectors(
         stacked.build()
     else:
         layers = []
+        checkerboard = stacked_variables.StackedSteps(name="checkerboard_steps")
         for step in range(config.steps_per_level):
-            layers += _masked_step(config, channels // 4, "checkerboard", step, dtype, seeds)
+            with checkerboard.step(step):
+                layers += _masked_step(config, channels // 4, "checkerboard", step, dtype, seeds)
+        checkerboard.build()
         layers.append(bijectors.Squeeze(name="squeeze"))
+        channel = stacked_variables.StackedSteps(name="channel_steps")
         for step in range(config.steps_per_level):
-            layers += _masked_step(config, channels, "channel", step, dtype, seeds)
+            with channel.step(step):
+                layers += _masked_step(config, channels, "channel", step, dtype, seeds)
+        channel.build()
     if not is_last:
         layers.append(bijectors.SplitPrior(channels, dtype=dtype, name="split_prior"))
     return layers

@@ -10,9 +10,9 @@ from tensorflow.python.eager import (
 )
 from tensorflow_probability import bijectors as tfb
 
-from tfglow import checks
+from tfglow import checks, stacked_variables
 from tfglow.architecture import SeedSequence, level_bijectors, preprocessing_bijector
-from tfglow.bijectors import ActNorm, BatchNormalization, TopPrior
+from tfglow.bijectors import ActNorm, BatchNormalization, TopPrior, data_init
 from tfglow.bijectors.batch_shapes import fold_batch, unfold_batch
 from tfglow.bijectors.joint_log_det import (
     JointLogDetMixin,
@@ -223,8 +223,17 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         h, batch_shape = fold_batch(x)
         prior_kwargs = self._prior_kwargs(labels)
         encode = self._encode_reversibly if self.config.reversible_gradients else self._encode
-        eps, log_det = encode(h, prior_kwargs, training)
+        with self._reading():
+            eps, log_det = encode(h, prior_kwargs, training)
         return unfold_batch(eps, batch_shape, event_ndims=1), tf.reshape(log_det, batch_shape)
+
+    def _reading(self):
+        """`stacked_variables.reading()`: each stacked variable read once per pass, unless the
+        pass initialises (an ActNorm's rows would be read before its initialisation writes
+        them)."""
+        if any(data_init.initializes(layer) for layer in self.data_dependent_layers):
+            return contextlib.nullcontext()
+        return stacked_variables.reading()
 
     def _encode(self, h, prior_kwargs, training=False, layer_pass=inverse_and_log_det):
         """x→z on folded images `[N, H, W, C]`: flat latents `[N, D]` and the log-det `[N]`.
@@ -296,6 +305,17 @@ class Glow(JointLogDetMixin, tfb.Bijector):
     def _encode_gradient(
         self, functions, eps, eps_gradient, log_det_gradient, prior_kwargs, training, variables
     ):
+        with self._reading():
+            h_gradient, gradients = self._walk_gradient(
+                functions, eps, eps_gradient, log_det_gradient, prior_kwargs, training
+            )
+        return h_gradient, [_variable_gradient(variable, gradients) for variable in variables]
+
+    def _walk_gradient(
+        self, functions, eps, eps_gradient, log_det_gradient, prior_kwargs, training
+    ):
+        """The last layer to the first: the image's gradient and `{key: gradient}` of every
+        layer's trainable parameters (`stacked_variables.parameter_keys`)."""
         latents, latent_gradients = self.layout.split(eps), self.layout.split(eps_gradient)
         h, h_gradient = latents.pop(), latent_gradients.pop()
         variable_gradients = {}
@@ -311,12 +331,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
                 layer, h, h_gradient, log_det_gradient, **kwargs
             )
             variable_gradients.update(gradients)
-        return h_gradient, [
-            tf.convert_to_tensor(variable_gradients[v.ref()])
-            if v.ref() in variable_gradients
-            else None
-            for v in variables
-        ]
+        return h_gradient, variable_gradients
 
     def _forward_and_log_det(self, eps, labels=None, training=False):
         # z→x uses the batch norms' stored averages whatever `training` says (accepted so that
@@ -324,6 +339,10 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         eps = self._check_latent_size(eps)
         eps, batch_shape = fold_batch(eps, event_ndims=1)
         prior_kwargs = self._prior_kwargs(labels)
+        with self._reading():
+            return self._decode(eps, batch_shape, prior_kwargs)
+
+    def _decode(self, eps, batch_shape, prior_kwargs):
         layer_pass = forward_and_log_det
         if self._shares_layer_functions:
             functions = LayerFunctions(self.data_dependent_layers, everywhere=True)
@@ -375,3 +394,12 @@ class Glow(JointLogDetMixin, tfb.Bijector):
 
     def _inverse_event_shape_tensor(self, output_shape):
         return tf.constant([self.config.event_size], tf.int32)
+
+
+def _variable_gradient(variable, gradients: dict):
+    """A variable's gradient from `{key: gradient}`: a stacked variable's rows stacked."""
+    stack = stacked_variables.stack_of(variable)
+    if stack is not None:
+        return stack.gradient(gradients)
+    gradient = gradients.get(variable.ref())
+    return None if gradient is None else tf.convert_to_tensor(gradient)

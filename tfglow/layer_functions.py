@@ -22,6 +22,7 @@ import hashlib
 import tensorflow as tf
 from tensorflow.python.eager import record  # whether a gradient tape may record this pass
 
+from tfglow import stacked_variables
 from tfglow.bijectors import data_init, joint_log_det
 
 _NO_INLINE = {"_noinline": True}
@@ -51,7 +52,12 @@ class LayerFunctions:
 
     def __init__(self, data_dependent_layers=(), everywhere: bool = False):
         self._shared: dict[bytes, object] = {}
-        self._inline = tf.executing_eagerly() or not (everywhere or record.could_possibly_record())
+        # A pass that initialises writes the variables its layers then read: inline, in order.
+        self._inline = (
+            tf.executing_eagerly()
+            or not (everywhere or record.could_possibly_record())
+            or any(data_init.initializes(layer) for layer in data_dependent_layers)
+        )
         check = None if self._inline else data_init.check_initialized(data_dependent_layers)
         self.checks = [] if check is None else [check]
 
@@ -91,22 +97,36 @@ class LayerFunctions:
             x, x_gradient, gradients = joint_log_det.inverse_gradient_from_output(
                 layer, z, output_gradient, log_det_gradient, **constants, **tensors
             )
-            return x, x_gradient, [gradients.get(v.ref()) for v in layer.trainable_variables]
+            return (
+                x,
+                x_gradient,
+                [gradients.get(k) for k in stacked_variables.parameter_keys(layer)],
+            )
 
         x, x_gradient, gradients = self._call(
             body, layer, z, output_gradient, log_det_gradient, tensors
         )
-        return x, x_gradient, dict(zip((v.ref() for v in layer.trainable_variables), gradients))
+        return x, x_gradient, dict(zip(stacked_variables.parameter_keys(layer), gradients))
 
     def _call(self, body, layer, *arguments):
-        variables = list(layer.variables)
-        specs = tf.nest.map_structure(_spec, arguments)
+        """`body(variables, *arguments)` through the shared function of its trace. The layer's
+        own variables are its first argument; the rows of the stacked variables it reads
+        (`tfglow.stacked_variables`) are arguments too, bound to its slices while tracing."""
+        variables = stacked_variables.own_variables(layer)
+        slices = stacked_variables.slices(layer)
+        rows = [stack_slice.value() for stack_slice in slices]
+
+        def bound_body(variables, rows, *arguments):
+            with stacked_variables.binding(dict(zip(slices, rows))):
+                return body(variables, *arguments)
+
+        specs = tf.nest.map_structure(_spec, (rows, *arguments))
         with data_init.checked_by_caller():
             traced = tf.function(
-                body, autograph=False, experimental_attributes=_NO_INLINE
+                bound_body, autograph=False, experimental_attributes=_NO_INLINE
             ).get_concrete_function(variables, *specs)
         function = self._shared.setdefault(_fingerprint(traced, layer), traced)
-        return function(variables, *arguments)
+        return function(variables, rows, *arguments)
 
 
 def _split_kwargs(kwargs: dict) -> tuple[dict, dict]:

@@ -13,7 +13,8 @@ return a `StackSlice`, which reads, converts and assigns like the variable it st
 `tf.Module` finds the stacked variable through it, so a layer's `trainable_variables` are the
 stacks it reads from.
 
-A slice read on its own gathers its row (`tf.gather`, whose gradient is that row alone). Inside
+A slice read on its own reads the stack and slices its row (a view; the gradient of such a read
+is the stack's size, zero but for the row). Inside
 `reading(...)`, a pass unstacks each stack once, at its first read, and every slice of it reads
 its row of that one `Unpack` (a view, not a copy): one read per stack and pass instead of one per
 layer, and one gradient per stack, the rows' gradients stacked.
@@ -31,21 +32,43 @@ import tensorflow as tf
 class Stack(tf.Module):
     """The stacked variable of one kind, `[K, *shape]`, and what its slices were created with."""
 
-    def __init__(self, name: str, shape: tf.TensorShape, dtype: tf.DType, options: dict):
+    # Each slice leads `tf.Module` to this stack; the stack must not lead back to every slice.
+    _TF_MODULE_IGNORED_PROPERTIES = frozenset({"slices", *tf.Module._TF_MODULE_IGNORED_PROPERTIES})
+
+    def __init__(
+        self, name: str, shape: tf.TensorShape, dtype: tf.DType, trainable: bool, options: dict
+    ):
         super().__init__(name=None)
         self.kind_name = name
+        self.trainable = trainable
         self.shape = shape
         self.dtype = dtype
         self.options = options
         self.initial_values: list[tf.Tensor] = []
+        self.slices: list[StackSlice] = []
         self.variable: tf.Variable | None = None
 
     def build(self) -> None:
         """Creates the stacked variable from the slices' initial values, in step order."""
         self.variable = tf.Variable(
-            tf.stack(self.initial_values), name=self.kind_name, trainable=True, **self.options
+            tf.stack(self.initial_values),
+            name=self.kind_name,
+            trainable=self.trainable,
+            **self.options,
         )
+        self.variable._tfglow_stack = self  # what `stack_of` reads
         self.initial_values = []
+
+    def gradient(self, row_gradients: dict) -> tf.Tensor:
+        """The stacked variable's gradient from `{slice: gradient}` of its rows (zero if absent)."""
+        return tf.stack(
+            [
+                tf.zeros(self.shape, self.dtype)
+                if row_gradients.get(s) is None
+                else row_gradients[s]
+                for s in self.slices
+            ]
+        )
 
 
 class StackSlice(tf.Module):
@@ -71,18 +94,22 @@ class StackSlice(tf.Module):
 
     @property
     def trainable(self) -> bool:
-        return True
+        return self.stack.trainable
 
     @property
     def name(self) -> str:
         return f"{self.stack.kind_name}[{self.index}]"
 
     def value(self) -> tf.Tensor:
-        """The row: from the pass's one unstack of the stack inside `reading`, else gathered."""
+        """The row: the tensor bound to it (`binding`), the pass's one unstack of the stack inside
+        `reading`, else gathered."""
+        bound = getattr(_READING, "bound", None)
+        if bound and self in bound:
+            return bound[self]
         rows = _reading_rows(self.stack)
         if rows is not None:
             return rows[self.index]
-        return tf.gather(self.stack.variable, self.index)
+        return tf.convert_to_tensor(self.stack.variable)[self.index]
 
     read_value = value
 
@@ -90,11 +117,18 @@ class StackSlice(tf.Module):
         return self.value().numpy()
 
     def assign(self, value, read_value: bool = False):
-        """Writes `value` to the row; returns the update (for control dependencies)."""
+        """Writes `value` to the row; returns `value` once written (for control dependencies).
+
+        The whole stack is written back, dense: a sparse write (`scatter_update`), like a sparse
+        read (`tf.gather`), would switch the variable to copying its whole buffer on every later
+        read. Only an ActNorm's initialisation writes rows, once, into small stacks.
+        """
         value = tf.convert_to_tensor(value, self.dtype)
-        return self.stack.variable.scatter_update(
-            tf.IndexedSlices(value[tf.newaxis], tf.constant([self.index]))
-        )
+        stacked = tf.convert_to_tensor(self.stack.variable)
+        updated = tf.tensor_scatter_nd_update(stacked, [[self.index]], value[tf.newaxis])
+        assigned = self.stack.variable.assign(updated, read_value=False)
+        with tf.control_dependencies([] if assigned is None else [assigned]):
+            return tf.identity(value)
 
 
 def _convert(value: StackSlice, dtype=None, name=None, as_ref=False):
@@ -143,8 +177,8 @@ class StackedSteps(tf.Module):
 
     The j-th trainable variable a step creates joins stack j; every step must create the same
     kinds in the same order (shape, dtype, synchronisation and aggregation), else `ValueError`.
-    Non-trainable variables (an ActNorm's `initialized` flag, a permutation) stay variables of
-    their own.
+    Non-trainable variables are stacked too (an ActNorm's `initialized` flag, a fixed
+    permutation), except those created in `kept_apart()`.
     """
 
     def __init__(self, name: str = "stacked_steps"):
@@ -162,7 +196,7 @@ class StackedSteps(tf.Module):
         created = itertools.count()
 
         def creator(next_creator, **kwargs):
-            if kwargs.get("trainable") is False:
+            if getattr(_APART, "active", False):
                 return next_creator(**kwargs)
             return self._slice(index, next(created), kwargs)
 
@@ -179,20 +213,27 @@ class StackedSteps(tf.Module):
             "synchronization": kwargs.get("synchronization") or tf.VariableSynchronization.AUTO,
             "aggregation": kwargs.get("aggregation") or tf.VariableAggregation.NONE,
         }
+        trainable = kwargs.get("trainable") is not False
         if index == 0:
             name = f"{kwargs.get('name') or 'variable'}_{kind}"
-            self.stacks.append(Stack(name, initial.shape, initial.dtype, options))
+            self.stacks.append(Stack(name, initial.shape, initial.dtype, trainable, options))
         if kind >= len(self.stacks):
             raise ValueError(f"step {index} creates more trainable variables than step 0")
         stack = self.stacks[kind]
-        if (initial.shape, initial.dtype, options) != (stack.shape, stack.dtype, stack.options):
+        if (initial.shape, initial.dtype, trainable, options) != (
+            stack.shape,
+            stack.dtype,
+            stack.trainable,
+            stack.options,
+        ):
             raise ValueError(
                 f"step {index}'s trainable variable {kind} ({kwargs.get('name')}) is "
                 f"{initial.dtype.name}{initial.shape.as_list()}, step 0's "
                 f"{stack.dtype.name}{stack.shape.as_list()}: the steps are not built alike"
             )
         stack.initial_values.append(initial)
-        return StackSlice(stack, index)
+        stack.slices.append(StackSlice(stack, index))
+        return stack.slices[-1]
 
     def build(self) -> None:
         """Creates every stack's variable; each step must have created every kind."""
@@ -206,6 +247,20 @@ class StackedSteps(tf.Module):
 
 
 _READING = threading.local()  # tf.distribute traces each replica in its own thread
+_APART = threading.local()
+
+
+@contextlib.contextmanager
+def kept_apart():
+    """Within the block, variables created inside `StackedSteps.step` stay variables of their
+    own: for a variable written on every pass (a batch norm's moving averages), which a stack
+    would rewrite whole."""
+    previous = getattr(_APART, "active", False)
+    _APART.active = True
+    try:
+        yield
+    finally:
+        _APART.active = previous
 
 
 @contextlib.contextmanager
@@ -228,3 +283,47 @@ def _reading_rows(stack: Stack) -> list[tf.Tensor] | None:
     if key not in rows:
         rows[key] = tf.unstack(tf.convert_to_tensor(stack.variable))
     return rows[key]
+
+
+@contextlib.contextmanager
+def binding(rows: dict):
+    """Within the block, each `StackSlice` in `rows` reads as its tensor there (a traced
+    function's argument)."""
+    previous = getattr(_READING, "bound", None)
+    _READING.bound = {**(previous or {}), **rows}
+    try:
+        yield
+    finally:
+        _READING.bound = previous
+
+
+def stack_of(variable) -> Stack | None:
+    """The `Stack` whose variable `variable` is, or `None` for a variable of its own."""
+    return getattr(variable, "_tfglow_stack", None)
+
+
+def slices(module: tf.Module) -> list[StackSlice]:
+    """The `StackSlice`s `module` holds, in `tf.Module`'s order."""
+    return list(module._flatten(predicate=lambda leaf: isinstance(leaf, StackSlice)))
+
+
+def own_variables(module: tf.Module) -> list[tf.Variable]:
+    """`module.variables` without the stacked variables its slices lead to."""
+    return [v for v in module.variables if stack_of(v) is None]
+
+
+def parameter_keys(module: tf.Module) -> list:
+    """The keys of `trainable_parameters(module)`, without reading anything."""
+    own = [v.ref() for v in module.trainable_variables if stack_of(v) is None]
+    return own + [s for s in slices(module) if s.trainable]
+
+
+def trainable_parameters(module: tf.Module) -> tuple[list, list]:
+    """What a gradient of `module`'s computation is taken with respect to: `(keys, sources)`,
+    a variable of its own as `(variable.ref(), variable)`, a slice as `(slice, its row)`."""
+    own = [v for v in module.trainable_variables if stack_of(v) is None]
+    module_slices = [s for s in slices(module) if s.trainable]
+    return (
+        [v.ref() for v in own] + module_slices,
+        own + [stack_slice.value() for stack_slice in module_slices],
+    )

@@ -3,6 +3,7 @@
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
+from tfglow import stacked_variables
 from tfglow.bijectors import batch_shapes, data_init
 from tfglow.bijectors.joint_log_det import JointLogDetMixin
 
@@ -81,7 +82,8 @@ class BatchNormalization(JointLogDetMixin, tfb.Bijector):
             raise ValueError(f"BatchNormalization epsilon must be a number > 0, got {epsilon!r}")
         self.epsilon = float(epsilon)
         self.channels = channels
-        with tf.name_scope(name) as scope_name:
+        # Written on every training pass: a stack of them would be rewritten whole each time.
+        with tf.name_scope(name) as scope_name, stacked_variables.kept_apart():
             agreed = dict(trainable=False, **data_init.REPLICA_AGREED)
             self.moving_mean = tf.Variable(
                 tf.zeros([channels], dtype), name="moving_mean", **agreed

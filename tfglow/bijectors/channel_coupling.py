@@ -5,6 +5,7 @@ from typing import Callable
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
+from tfglow import stacked_variables
 from tfglow.bijectors import batch_shapes
 from tfglow.bijectors.joint_log_det import JointLogDetMixin
 
@@ -133,7 +134,7 @@ class ChannelCoupling(JointLogDetMixin, tfb.Bijector):
         z_b, z_a, batch_shape = self._split(z)
         _, dz_a, _ = self._split(output_gradient)
         dz_b = output_gradient[..., : self.split_index]
-        variables = self.trainable_variables
+        keys, variables = stacked_variables.trainable_parameters(self)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(z_b)
             tape.watch(variables)
@@ -152,5 +153,5 @@ class ChannelCoupling(JointLogDetMixin, tfb.Bijector):
         return (
             tf.concat([z_b, x_a], axis=-1),
             tf.concat([dx_b, dx_a], axis=-1),
-            dict(zip((v.ref() for v in variables), gradients[2:])),
+            dict(zip(keys, gradients[2:])),
         )

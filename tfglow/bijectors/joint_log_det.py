@@ -11,6 +11,8 @@ the one key TFP reads for both directions of an `x ↔ y` edge
 
 import tensorflow as tf
 
+from tfglow import stacked_variables
+
 
 class JointLogDetMixin:
     """Implements TFP's value and log-det hooks from one joint computation per direction.
@@ -96,7 +98,7 @@ def inverse_gradient_from_output(
     if hasattr(bijector, "inverse_gradient_from_output"):
         return bijector.inverse_gradient_from_output(z, output_gradient, log_det_gradient, **kwargs)
     x = tf.stop_gradient(forward_and_log_det(bijector, z, **kwargs)[0])
-    variables = bijector.trainable_variables
+    keys, variables = stacked_variables.trainable_parameters(bijector)
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch(x)
         tape.watch(variables)
@@ -107,7 +109,7 @@ def inverse_gradient_from_output(
         output_gradients=[output_gradient, log_det_gradient],
         unconnected_gradients=tf.UnconnectedGradients.ZERO,
     )
-    return x, gradients[0], dict(zip((v.ref() for v in variables), gradients[1:]))
+    return x, gradients[0], dict(zip(keys, gradients[1:]))
 
 
 def _per_example(

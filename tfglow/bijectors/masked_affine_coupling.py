@@ -5,6 +5,7 @@ from typing import Optional
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
+from tfglow import stacked_variables
 from tfglow.bijectors import batch_shapes, scales, sigmoid_scale
 from tfglow.bijectors.channel_coupling import split_index
 from tfglow.bijectors.coupling_networks import DEFAULT_RESIDUAL_BLOCKS, make_coupling_network
@@ -172,7 +173,7 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
         """
         mask = self._binary_mask(z)
         conditioning = mask * z
-        variables = self.trainable_variables
+        keys, variables = stacked_variables.trainable_parameters(self)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(conditioning)
             tape.watch(variables)
@@ -190,5 +191,5 @@ class MaskedAffineCoupling(JointLogDetMixin, tfb.Bijector):
         return (
             x,
             gradients[1] + mask * gradients[0],
-            dict(zip((v.ref() for v in variables), gradients[2:])),
+            dict(zip(keys, gradients[2:])),
         )
