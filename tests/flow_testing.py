@@ -56,7 +56,7 @@ def randomize_variables(module: tf.Module, seed: int = 0, stddev: float = 0.1):
         variable.assign_add(noise)
     for variable in module.variables:
         if variable.dtype == tf.bool and "initialized" in variable.name:
-            variable.assign(True)
+            variable.assign(tf.fill(variable.shape, True))  # one flag, or a level's stack
 
 
 def network_ops(function, spec) -> list[str]:

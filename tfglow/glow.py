@@ -305,7 +305,8 @@ class Glow(JointLogDetMixin, tfb.Bijector):
     def _encode_gradient(
         self, functions, eps, eps_gradient, log_det_gradient, prior_kwargs, training, variables
     ):
-        with self._reading():
+        # The backward pass runs after the forward one, initialisation included.
+        with stacked_variables.reading():
             h_gradient, gradients = self._walk_gradient(
                 functions, eps, eps_gradient, log_det_gradient, prior_kwargs, training
             )

@@ -265,9 +265,11 @@ def kept_apart():
 
 @contextlib.contextmanager
 def reading():
-    """Within the block, each stack is read once per graph: unstacked at its first slice's read."""
+    """Within the block, each stack is read once per graph: unstacked at its first slice's read.
+    Inside another `reading` block, that block's reads serve."""
     previous = getattr(_READING, "rows", None)
-    _READING.rows = {}
+    if previous is None:
+        _READING.rows = {}
     try:
         yield
     finally:

@@ -95,8 +95,17 @@ def inverse_gradient_from_output(
     from one network evaluation) defines its own `inverse_gradient_from_output`. Returns the
     rebuilt input, its gradient, and `{variable.ref(): gradient}` of the trainable variables.
     """
-    if hasattr(bijector, "inverse_gradient_from_output"):
-        return bijector.inverse_gradient_from_output(z, output_gradient, log_det_gradient, **kwargs)
+    with stacked_variables.reading():  # one read of each stack, which the tape watches
+        if hasattr(bijector, "inverse_gradient_from_output"):
+            return bijector.inverse_gradient_from_output(
+                z, output_gradient, log_det_gradient, **kwargs
+            )
+        return _inverse_gradient_from_output(
+            bijector, z, output_gradient, log_det_gradient, **kwargs
+        )
+
+
+def _inverse_gradient_from_output(bijector, z, output_gradient, log_det_gradient, **kwargs):
     x = tf.stop_gradient(forward_and_log_det(bijector, z, **kwargs)[0])
     keys, variables = stacked_variables.trainable_parameters(bijector)
     with tf.GradientTape(watch_accessed_variables=False) as tape:
