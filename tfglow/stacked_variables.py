@@ -140,7 +140,7 @@ tf.register_tensor_conversion_function(StackSlice, _convert)
 
 def _delegate(operator: str):
     def method(self, *args):
-        return getattr(tf.Tensor, operator)(self.value(), *args)
+        return getattr(self.value(), operator)(*args)
 
     method.__name__ = operator
     return method
@@ -160,6 +160,7 @@ for _operator in (
     "__matmul__",
     "__rmatmul__",
     "__getitem__",
+    "__bool__",  # `tf.debugging.Assert(flag)` tests an eager condition with `not`
 ):
     setattr(StackSlice, _operator, _delegate(_operator))
 
