@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import threading
 
 import tensorflow as tf
@@ -186,6 +187,7 @@ class StackedSteps(tf.Module):
         super().__init__(name=name)
         self.stacks: list[Stack] = []
         self._steps = 0
+        self._scope = tf.get_current_name_scope()
 
     @contextlib.contextmanager
     def step(self, index: int):
@@ -216,7 +218,7 @@ class StackedSteps(tf.Module):
         }
         trainable = kwargs.get("trainable") is not False
         if index == 0:
-            name = f"{kwargs.get('name') or 'variable'}_{kind}"
+            name = self._stack_name(kwargs.get("name") or f"variable_{kind}")
             self.stacks.append(Stack(name, initial.shape, initial.dtype, trainable, options))
         if kind >= len(self.stacks):
             raise ValueError(f"step {index} creates more trainable variables than step 0")
@@ -235,6 +237,14 @@ class StackedSteps(tf.Module):
         stack.initial_values.append(initial)
         stack.slices.append(StackSlice(stack, index))
         return stack.slices[-1]
+
+    def _stack_name(self, name: str) -> str:
+        """Step 0's variable name below the scope the steps were built in, `step_0` read as
+        `steps`: `step_0_act_norm/loc` → `steps_act_norm/loc`."""
+        scope = tf.get_current_name_scope()
+        if scope.startswith(self._scope):
+            scope = scope[len(self._scope) :]
+        return re.sub(r"step_0(_|/|$)", r"steps\1", f"{scope.strip('/')}/{name}".lstrip("/"))
 
     def build(self) -> None:
         """Creates every stack's variable; each step must have created every kind."""
