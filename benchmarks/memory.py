@@ -288,16 +288,8 @@ def _ratios(rows) -> dict:
     smallest; rows that kept the eager kernel cache get names of their own. Rows with extra
     variables give the peak each extra variable adds at their depth instead."""
     done = [row for row in rows if "failed" not in row and not row.get("extra_variables")]
-    ratios = _extra_variable_costs(rows, done)
-    by_key = {
-        (
-            row["network_dtype"],
-            row["mode"],
-            row.get("eager_kernel_cache", "release"),  # the peers have none
-            row["steps_per_level"],
-        ): row
-        for row in done
-    }
+    by_key = {_setting(row): row for row in done}
+    ratios = _extra_variable_costs(rows, by_key)
     for (dtype, mode, cache, depth), row in by_key.items():
         standard = by_key.get((dtype, "standard", cache, depth))
         if mode == "reversible" and standard:
@@ -320,27 +312,28 @@ def _ratios(rows) -> dict:
     return ratios
 
 
-def _extra_variable_costs(rows, plain_rows) -> dict:
+def _extra_variable_costs(rows, plain: dict) -> dict:
     """KB of peak RSS per extra variable: each row with extra variables against the row without
-    them at the same depth, mode and settings."""
-    plain = {_setting(row): row for row in plain_rows}
+    them at the same setting (`plain`, by `_setting`)."""
     costs = {}
     for row in rows:
         if "failed" in row or not row.get("extra_variables") or _setting(row) not in plain:
             continue
         added = row["peak_rss_mb"] - plain[_setting(row)]["peak_rss_mb"]
+        dtype, mode, cache, depth = _setting(row)
         extra = row["extra_variables"]
-        name = "_".join(_setting(row)) + f"_kb_per_variable_of_{extra}_extra"
+        name = f"{dtype}_{mode}_{cache}_K{depth}_kb_per_variable_of_{extra}_extra"
         costs[name] = round(1024 * added / extra, 1)
     return costs
 
 
 def _setting(row) -> tuple:
+    """`(network dtype, mode, eager kernel cache, K)`: what a row was measured with."""
     return (
         row["network_dtype"],
         row["mode"],
-        row.get("eager_kernel_cache", "release"),
-        f"K{row['steps_per_level']}",
+        row.get("eager_kernel_cache", "release"),  # the peers have none
+        row["steps_per_level"],
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -462,15 +463,13 @@ def _variable_cost_row(filename: str) -> list[str]:
     if not record:
         return _missing_row(what, "python -m benchmarks.memory --extra-variables 0,840,1680")
     rows = [row for row in record["rows"] if "failed" not in row]
-    base = {r["steps_per_level"]: r["peak_rss_mb"] for r in rows if not r["extra_variables"]}
     peaks = ", ".join(
         f"K{r['steps_per_level']} +{r['extra_variables']}: {r['peak_rss_mb']:,.0f} MB" for r in rows
     )
-    costs = ", ".join(
-        f"K{r['steps_per_level']} +{r['extra_variables']}: "
-        f"{1024 * (r['peak_rss_mb'] - base[r['steps_per_level']]) / r['extra_variables']:.0f}"
-        for r in rows
-        if r["extra_variables"] and r["steps_per_level"] in base
+    costs = ", ".join(  # `memory.py`'s ratios `..._K<depth>_kb_per_variable_of_<N>_extra`
+        f"K{match[1]} +{match[2]}: {value:.0f}"
+        for key, value in record["ratios"].items()
+        if (match := re.search(r"_K(\d+)_kb_per_variable_of_(\d+)_extra$", key))
     )
     growth = record["ratios"].get("float32_reversible_peak_rss_K64_over_K4")
     return [
