@@ -196,6 +196,10 @@ class StackedSteps(tf.Module):
             raise ValueError(
                 f"steps must be built in order: expected step {self._steps}, got {index}"
             )
+        if getattr(_UNSTACKED, "active", False):
+            yield
+            self._steps += 1
+            return
         created = itertools.count()
 
         def creator(next_creator, **kwargs):
@@ -259,6 +263,20 @@ class StackedSteps(tf.Module):
 
 _READING = threading.local()  # tf.distribute traces each replica in its own thread
 _APART = threading.local()
+_UNSTACKED = threading.local()
+
+
+@contextlib.contextmanager
+def unstacked():
+    """Within the block, `StackedSteps` stacks nothing: every step's layers keep variables of
+    their own, as tfglow laid them out before stacking (`tfglow.checkpoint_layout` reads the
+    checkpoints of that layout through such a model)."""
+    previous = getattr(_UNSTACKED, "active", False)
+    _UNSTACKED.active = True
+    try:
+        yield
+    finally:
+        _UNSTACKED.active = previous
 
 
 @contextlib.contextmanager

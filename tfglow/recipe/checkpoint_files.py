@@ -21,6 +21,8 @@ import shutil
 
 import tensorflow as tf
 
+from tfglow import checkpoint_layout
+
 STATE_FILE = "checkpoint"
 _FILE = re.compile(r"^ckpt-(\d+)\.(?:index|data-(\d+)-of-(\d+))$")
 
@@ -120,7 +122,7 @@ def restore_newest_readable(checkpoint: tf.train.Checkpoint, candidates: list[st
     failures = []
     for path in candidates:
         try:
-            checkpoint.restore(path).assert_existing_objects_matched()
+            _restore(checkpoint, path)
         # What TensorFlow raises for damaged files: a truncated shard reads short (IndexError).
         except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:
             failures.append(f"{path}: {type(error).__name__}: {str(error).splitlines()[0]}")
@@ -129,6 +131,21 @@ def restore_newest_readable(checkpoint: tf.train.Checkpoint, candidates: list[st
         return path
     raise CheckpointDirectoryError(
         "no checkpoint could be restored: " + "; ".join(failures) + ". Nothing was deleted"
+    )
+
+
+def _restore(checkpoint: tf.train.Checkpoint, path: str) -> None:
+    """Restores `path` into `checkpoint` whole; a checkpoint of per-step variables (tfglow before
+    stacking, `tfglow.checkpoint_layout`) is converted in memory, its files left as they are."""
+    if checkpoint_layout.holds_stacked_variables(path):
+        checkpoint.restore(path).assert_existing_objects_matched()
+        return
+    checkpoint_layout.restore_per_step(
+        path, checkpoint.model, getattr(checkpoint, "optimizer", None)
+    )
+    tf.get_logger().warning(
+        f"{path} holds per-step variables (tfglow before stacking): converted while restoring; "
+        f"the file is unchanged, and checkpoints saved from now on are stacked"
     )
 
 
