@@ -17,6 +17,7 @@ function body) instead of being inlined back into K copies.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 
 import tensorflow as tf
@@ -126,6 +127,12 @@ class LayerFunctions:
                 bound_body, autograph=False, experimental_attributes=_NO_INLINE
             ).get_concrete_function(variables, *specs)
         function = self._shared.setdefault(_fingerprint(traced, layer), traced)
+        if function is not traced:
+            # A dropped trace is a reference cycle (its graph and ops) that holds the graph's
+            # memory until the collector reaches it: collected while young, a deep flow's
+            # hundreds of dropped traces do not pile up into the peak of tracing its step.
+            del traced
+            gc.collect(1)
         return function(variables, rows, *arguments)
 
 
