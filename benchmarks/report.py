@@ -435,6 +435,9 @@ def _memory_rows(name: str = "memory.json") -> list[list[str]]:
         if (key := f"float32_step_time_reversible_over_standard_K{k}") in ratios
     )
     label = f"K = {', '.join(map(str, depths))}, {record.get('preset', 'mnist_cpu')}, b64"
+    counts = {r.get("trainable_variables") for r in rows if r["steps_per_level"] == depths[-1]}
+    if len(counts) == 1 and None not in counts:  # per step, or stacked per level
+        label += f", {counts.pop():,} trainable variables at K={depths[-1]}"
     return [
         [
             f"Peak tensors of a training step (TF allocator), {label}",
@@ -837,6 +840,8 @@ def table() -> str:
         *_memory_rows("memory_cifar10.json"),
         *_memory_rows("memory_avx2_2026-12-03.json"),
         _variable_cost_row("memory_variable_cost_avx2_2026-12-03.json"),
+        *_memory_rows("memory_per_step_ab_avx2_2026-12-04.json"),
+        *_memory_rows("memory_stacked_final_avx2_2026-12-04.json"),
         _drift_row(),
         _process_setting_row("allocator.json", "Training img/s by allocator", "glibc", "allocator"),
         _process_setting_row(

@@ -86,7 +86,8 @@ class LayerFunctions:
         self, layer, z: tf.Tensor, output_gradient: tf.Tensor, log_det_gradient: tf.Tensor, **kwargs
     ):
         """`joint_log_det.inverse_gradient_from_output(layer, ...)`: the rebuilt input x (z→x),
-        its gradient, and `{variable.ref(): gradient}` of the layer's trainable variables."""
+        its gradient, and `{key: gradient}` of the layer's trainable parameters
+        (`stacked_variables.parameter_keys`)."""
         if self._inline or kwargs.get("training"):
             return joint_log_det.inverse_gradient_from_output(
                 layer, z, output_gradient, log_det_gradient, **kwargs

@@ -93,7 +93,8 @@ def inverse_gradient_from_output(
     and takes the vector–Jacobian product with `output_gradient` (`[N, H, W, C]`) and
     `log_det_gradient` (`[N]`). A layer with a cheaper way (a coupling rebuilds and recomputes
     from one network evaluation) defines its own `inverse_gradient_from_output`. Returns the
-    rebuilt input, its gradient, and `{variable.ref(): gradient}` of the trainable variables.
+    rebuilt input, its gradient, and `{key: gradient}` of its trainable parameters (keyed as
+    `stacked_variables.parameter_keys` says).
     """
     with stacked_variables.reading():  # one read of each stack, which the tape watches
         if hasattr(bijector, "inverse_gradient_from_output"):
