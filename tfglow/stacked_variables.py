@@ -266,30 +266,29 @@ _APART = threading.local()
 _UNSTACKED = threading.local()
 
 
-@contextlib.contextmanager
 def unstacked():
     """Within the block, `StackedSteps` stacks nothing: every step's layers keep variables of
     their own, as tfglow laid them out before stacking (`tfglow.checkpoint_layout` reads the
     checkpoints of that layout through such a model)."""
-    previous = getattr(_UNSTACKED, "active", False)
-    _UNSTACKED.active = True
-    try:
-        yield
-    finally:
-        _UNSTACKED.active = previous
+    return _raised(_UNSTACKED)
 
 
-@contextlib.contextmanager
 def kept_apart():
     """Within the block, variables created inside `StackedSteps.step` stay variables of their
     own: for a variable written on every pass (a batch norm's moving averages), which a stack
     would rewrite whole."""
-    previous = getattr(_APART, "active", False)
-    _APART.active = True
+    return _raised(_APART)
+
+
+@contextlib.contextmanager
+def _raised(flag: threading.local):
+    """Within the block, `flag.active` is `True` (in this thread)."""
+    previous = getattr(flag, "active", False)
+    flag.active = True
     try:
         yield
     finally:
-        _APART.active = previous
+        flag.active = previous
 
 
 @contextlib.contextmanager
