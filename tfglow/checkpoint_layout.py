@@ -40,6 +40,7 @@ def restore_per_step(path: str, model, optimizer=None) -> None:
     Raises:
       AssertionError, ValueError, tf.errors.OpError: the checkpoint does not fit the twin model
         (another configuration) or is damaged; `model` and `optimizer` are then unchanged.
+      TypeError: `optimizer` is not a tf_keras optimizer (a Keras 3 one: restore the model alone).
     """
     with stacked_variables.unstacked():
         twin = type(model)(model.config, dtype=model.flow_dtype)
