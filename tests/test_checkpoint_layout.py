@@ -123,3 +123,28 @@ def test_per_step_checkpoints_of_every_architecture_convert(config, tmp_path):
     np.testing.assert_allclose(
         stacked.log_prob(images, labels), per_step.log_prob(images, labels), rtol=1e-6
     )
+
+
+def test_a_run_saved_per_step_resumes_from_its_step_with_its_weights(tmp_path):
+    from tests.test_training_run import CONFIG, _RecordStart
+    from tfglow.recipe import train
+
+    with stacked_variables.unstacked():
+        train(CONFIG.replace(steps=2, checkpoint_every=2), tmp_path, verbose=0)
+    checkpoints = tmp_path / CHECKPOINT_SUBDIRECTORY
+    per_step = str(checkpoints / "ckpt-2")
+    assert not checkpoint_layout.holds_stacked_variables(per_step)
+    with stacked_variables.unstacked():
+        old, _ = restore_model(tmp_path, use_ema=False)
+    before = file_digests(checkpoints)
+
+    recorder = _RecordStart()
+    train(CONFIG, tmp_path, verbose=0, extra_callbacks=[recorder])
+    assert recorder.step == 2
+    images = flow_testing.random_pixels(batch=4, shape=CONFIG.model.image_shape, seed=5)
+    resumed, _ = restore_model(tmp_path, use_ema=False, checkpoint_path=per_step)
+    np.testing.assert_allclose(resumed.log_prob(images), old.log_prob(images), rtol=1e-6)
+    assert checkpoint_layout.holds_stacked_variables(str(checkpoints / "ckpt-4"))
+    assert {
+        name: digest for name, digest in file_digests(checkpoints).items() if "-2." in name
+    } == {name: digest for name, digest in before.items() if "-2." in name}

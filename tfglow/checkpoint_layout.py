@@ -57,7 +57,7 @@ def restore_per_step(path: str, model, optimizer=None) -> None:
         ).assert_existing_objects_matched()
     pairs = _variable_pairs(model, twin)
     for variable, rows in pairs:
-        variable.assign(_stacked(rows))
+        variable.assign(_value(variable, rows))
     if optimizer is not None:
         _copy_optimizer_state(optimizer, twin_optimizer, pairs)
 
@@ -86,7 +86,7 @@ def _variable_pairs(model, twin) -> list[tuple[tf.Variable, list[tf.Variable]]]:
         for path, leaf in _leaves(part):
             if isinstance(leaf, stacked_variables.StackSlice):
                 rows_of.setdefault(id(leaf.stack), {})[leaf.index] = twin_at[path]
-            elif stacked_variables.stack_of(leaf) is None and leaf.ref() not in paired:
+            elif not _is_stack(leaf) and leaf.ref() not in paired:
                 paired.add(leaf.ref())
                 pairs.append((leaf, [twin_at[path]]))
         for variable in part.variables:
@@ -96,7 +96,7 @@ def _variable_pairs(model, twin) -> list[tuple[tf.Variable, list[tf.Variable]]]:
                 rows = rows_of[id(stack)]
                 pairs.append((variable, [rows[index] for index in range(len(stack.slices))]))
     for variable, rows in pairs:
-        row_shape = variable.shape if len(rows) == 1 else variable.shape[1:]
+        row_shape = variable.shape[1:] if _is_stack(variable) else variable.shape
         if any(row.shape != row_shape or row.dtype != variable.dtype for row in rows):
             raise ValueError(
                 f"{variable.name} ({variable.dtype.name}{variable.shape.as_list()}) does not "
@@ -122,8 +122,14 @@ def _is_leaf(leaf) -> bool:
     return isinstance(leaf, (stacked_variables.StackSlice, tf.Variable))
 
 
-def _stacked(rows: list[tf.Variable]) -> tf.Tensor:
-    return tf.convert_to_tensor(rows[0]) if len(rows) == 1 else tf.stack(rows)
+def _is_stack(variable: tf.Variable) -> bool:
+    return stacked_variables.stack_of(variable) is not None
+
+
+def _value(variable: tf.Variable, rows: list[tf.Variable]) -> tf.Tensor:
+    """What `variable` (or a slot of it) takes from its twin's rows: them stacked for a stack
+    (even of one step), the one twin for a variable of its own."""
+    return tf.stack(rows) if _is_stack(variable) else tf.convert_to_tensor(rows[0])
 
 
 def _copy_optimizer_state(optimizer, twin_optimizer, pairs) -> None:
@@ -135,7 +141,7 @@ def _copy_optimizer_state(optimizer, twin_optimizer, pairs) -> None:
             continue
         for name in slot_lists:
             twin_slots = [_slot(twin_optimizer, name, row) for row in rows]
-            _slot(optimizer, name, variable).assign(_stacked(twin_slots))
+            _slot(optimizer, name, variable).assign(_value(variable, twin_slots))
 
 
 def _slot_lists(optimizer) -> list[str]:
