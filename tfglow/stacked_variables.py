@@ -1,7 +1,7 @@
 """One `[K, ...]` variable per kind for the K steps of a level, each step reading its slice.
 
-Every trainable variable costs a training process about 125 KB whatever its size (the variable,
-Adam's two moments, their runtime objects, and their handles and update in the step's graph;
+Every trainable variable costs a training process memory whatever its size: the variable, Adam's
+two moments, their runtime objects, and their handles and update in the step's graph (measured in
 `benchmarks/README.md`). A level of K Glow steps has 14 trainable variables per step, so a deep
 flow spends more memory on its variables as such than on their weights. K steps built alike
 create their variables in the same order with the same shapes: `StackedSteps` keeps the j-th
