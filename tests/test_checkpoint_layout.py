@@ -63,8 +63,7 @@ def test_restore_model_reads_the_per_step_weights_and_leaves_the_files_alone(mod
 
 def test_moments_step_counter_and_polyak_averages_continue_as_the_old_run_would(model_dir):
     model = GlowModel(CONFIG)
-    optimizer = make_optimizer(ema_momentum=0.9)
-    optimizer.build(model.trainable_variables)
+    optimizer = make_optimizer(ema_momentum=0.9)  # not built: the restore builds it
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     checkpoint_files.restore_newest_readable(checkpoint, [_checkpoint_path(model_dir)])
     expected = _expected(model_dir)

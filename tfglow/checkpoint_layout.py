@@ -35,7 +35,7 @@ def restore_per_step(path: str, model, optimizer=None) -> None:
         model with per-step variables.
       model: a `tfglow.GlowModel` of the same configuration and dtype.
       optimizer: `None` (the model's variables only, whatever else the checkpoint holds), or a
-        built tf_keras optimizer of the kind that wrote the checkpoint.
+        tf_keras optimizer of the kind that wrote the checkpoint (built here if it is not).
 
     Raises:
       AssertionError, ValueError, tf.errors.OpError: the checkpoint does not fit the twin model
@@ -52,6 +52,7 @@ def restore_per_step(path: str, model, optimizer=None) -> None:
     else:
         twin_optimizer = _twin_optimizer(optimizer)
         twin_optimizer.build(twin.trainable_variables)
+        optimizer.build(model.trainable_variables)  # nothing if built; its slots receive state
         tf.train.Checkpoint(model=twin, optimizer=twin_optimizer).read(
             path
         ).assert_existing_objects_matched()
