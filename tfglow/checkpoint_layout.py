@@ -80,20 +80,18 @@ def _variable_pairs(model, twin) -> list[tuple[tf.Variable, list[tf.Variable]]]:
     """`(variable of model, its rows in twin)` for every variable of `model`'s flow and classifier
     head: a stack's rows are the twin's variables where its slices sit, in step order; a variable
     of its own has its twin's alone."""
-    pairs, paired = [], set()
+    pairs = []
     for part, twin_part in zip(_parts(model), _parts(twin)):
         twin_at = dict(twin_part._flatten(predicate=_is_leaf, with_path=True))
         rows_of = {}
         for path, leaf in _leaves(part):
             if isinstance(leaf, stacked_variables.StackSlice):
                 rows_of.setdefault(id(leaf.stack), {})[leaf.index] = twin_at[path]
-            elif not _is_stack(leaf) and leaf.ref() not in paired:
-                paired.add(leaf.ref())
+            elif not _is_stack(leaf):
                 pairs.append((leaf, [twin_at[path]]))
-        for variable in part.variables:
+        for variable in part.variables:  # each stack once, after all its slices were found
             stack = stacked_variables.stack_of(variable)
-            if stack is not None and variable.ref() not in paired:
-                paired.add(variable.ref())
+            if stack is not None:
                 rows = rows_of[id(stack)]
                 pairs.append((variable, [rows[index] for index in range(len(stack.slices))]))
     for variable, rows in pairs:

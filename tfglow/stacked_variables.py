@@ -196,10 +196,6 @@ class StackedSteps(tf.Module):
             raise ValueError(
                 f"steps must be built in order: expected step {self._steps}, got {index}"
             )
-        if getattr(_UNSTACKED, "active", False):
-            yield
-            self._steps += 1
-            return
         created = itertools.count()
 
         def creator(next_creator, **kwargs):
@@ -207,7 +203,8 @@ class StackedSteps(tf.Module):
                 return next_creator(**kwargs)
             return self._slice(index, next(created), kwargs)
 
-        with tf.variable_creator_scope(creator):
+        stacking = not getattr(_UNSTACKED, "active", False)
+        with tf.variable_creator_scope(creator) if stacking else contextlib.nullcontext():
             yield
         self._steps += 1
 
