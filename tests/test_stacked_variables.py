@@ -84,6 +84,28 @@ def test_the_gradient_of_a_stack_is_its_rows_gradients(read_once):
     assert ops.count("Unpack") == (len(stacked.stacks) if read_once else 0)  # one per stack
 
 
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+def test_stack_gradients_write_each_row_where_it_belongs(mode):
+    stacked, _ = _stacked_act_norms(4)
+    stack = stacked.stacks[0]
+    rows = {3: [4.0, 4.5, 5.0], 0: [1.0, 1.5, 2.0], 1: [2.0, 2.5, 3.0]}  # none for row 2
+
+    def gradient():
+        gradients = stacked_variables.StackGradients()
+        for index, row in rows.items():
+            row = tf.constant(row)
+            gradients.write(stack.slices[index], row, after=row)
+        gradients.write(stack.slices[2], None, after=row)
+        return gradients.gradient(stack), gradients.in_place
+
+    if mode != "eager":
+        gradient = tf.function(gradient, jit_compile=mode == "xla")
+    value, in_place = gradient()
+    assert bool(in_place) == (mode != "xla")  # XLA compiles no in-place write: it stacks
+    expected = np.array([rows[0], rows[1], [0.0] * 3, rows[3]], np.float32)
+    np.testing.assert_array_equal(value.numpy(), expected)
+
+
 def test_steps_built_differently_fail():
     stacked = stacked_variables.StackedSteps()
     with stacked.step(0):

@@ -18,6 +18,7 @@ from tfglow.bijectors.joint_log_det import (
     JointLogDetMixin,
     forward_and_log_det,
     inverse_and_log_det,
+    summing,
 )
 from tfglow.config import GlowConfig
 from tfglow.layer_functions import LayerFunctions
@@ -235,16 +236,17 @@ class Glow(JointLogDetMixin, tfb.Bijector):
             return contextlib.nullcontext()
         return stacked_variables.reading()
 
-    def _encode(self, h, prior_kwargs, training=False, layer_pass=inverse_and_log_det):
+    def _encode(self, h, prior_kwargs, training=False, layer_pass=None):
         """x→z on folded images `[N, H, W, C]`: flat latents `[N, D]` and the log-det `[N]`.
 
-        `layer_pass(layer, h, **kwargs)` runs one layer: inline, or through shared functions.
+        `layer_pass(layer, h, log_det, **kwargs)` runs one layer and adds its log-det to the
+        running one: through shared functions, or inline (`None`).
         """
+        layer_pass = layer_pass or summing(inverse_and_log_det)
         log_det = tf.zeros(tf.shape(h)[:1], h.dtype)
         finished = []
         for _, layer, kwargs, factors_out in self._layers(prior_kwargs, training):
-            h, layer_log_det = layer_pass(layer, h, **kwargs)
-            log_det += layer_log_det
+            h, log_det = layer_pass(layer, h, log_det, **kwargs)
             if factors_out:
                 h, latent = self.layout.factor_out(h)
                 finished.append(latent)
@@ -305,18 +307,35 @@ class Glow(JointLogDetMixin, tfb.Bijector):
     def _encode_gradient(
         self, functions, eps, eps_gradient, log_det_gradient, prior_kwargs, training, variables
     ):
+        stack_gradients = stacked_variables.StackGradients()
         # The backward pass runs after the forward one, initialisation included.
         with stacked_variables.reading():
             h_gradient, gradients = self._walk_gradient(
-                functions, eps, eps_gradient, log_det_gradient, prior_kwargs, training
+                functions,
+                eps,
+                eps_gradient,
+                log_det_gradient,
+                prior_kwargs,
+                training,
+                stack_gradients,
             )
-        return h_gradient, [_variable_gradient(variable, gradients) for variable in variables]
+        return h_gradient, [
+            _variable_gradient(variable, gradients, stack_gradients) for variable in variables
+        ]
 
     def _walk_gradient(
-        self, functions, eps, eps_gradient, log_det_gradient, prior_kwargs, training
+        self,
+        functions,
+        eps,
+        eps_gradient,
+        log_det_gradient,
+        prior_kwargs,
+        training,
+        stack_gradients,
     ):
-        """The last layer to the first: the image's gradient and `{key: gradient}` of every
-        layer's trainable parameters (`stacked_variables.parameter_keys`)."""
+        """The last layer to the first: the image's gradient and `{variable.ref(): gradient}` of
+        the layers' own trainable variables; the stacked variables' gradients go to
+        `stack_gradients`, row by row."""
         latents, latent_gradients = self.layout.split(eps), self.layout.split(eps_gradient)
         h, h_gradient = latents.pop(), latent_gradients.pop()
         variable_gradients = {}
@@ -324,12 +343,8 @@ class Glow(JointLogDetMixin, tfb.Bijector):
             if factors_out:
                 h = self.layout.merge(h, latents.pop())
                 h_gradient = self.layout.merge(h_gradient, latent_gradients.pop())
-            # The rebuild waits for the gradient from the layer above: left unordered, the graph
-            # executor would run every rebuild first and hold all the activations at once.
-            with tf.control_dependencies([h_gradient]):
-                h = tf.identity(h)
             h, h_gradient, gradients = functions.inverse_gradient_from_output(
-                layer, h, h_gradient, log_det_gradient, **kwargs
+                layer, h, h_gradient, log_det_gradient, stack_gradients, **kwargs
             )
             variable_gradients.update(gradients)
         return h_gradient, variable_gradients
@@ -344,7 +359,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
             return self._decode(eps, batch_shape, prior_kwargs)
 
     def _decode(self, eps, batch_shape, prior_kwargs):
-        layer_pass = forward_and_log_det
+        layer_pass = summing(forward_and_log_det)
         if self._shares_layer_functions:
             functions = LayerFunctions(self.data_dependent_layers, everywhere=True)
             with tf.control_dependencies(functions.checks):
@@ -356,8 +371,7 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         for _, layer, kwargs, factors_out in reversed(self._layers(prior_kwargs)):
             if factors_out:
                 h = self.layout.merge(h, latents.pop())
-            h, layer_log_det = layer_pass(layer, h, **kwargs)
-            log_det += layer_log_det
+            h, log_det = layer_pass(layer, h, log_det, **kwargs)
         return unfold_batch(h, batch_shape), tf.reshape(log_det, batch_shape)
 
     def _prior_kwargs(self, labels):
@@ -397,10 +411,11 @@ class Glow(JointLogDetMixin, tfb.Bijector):
         return tf.constant([self.config.event_size], tf.int32)
 
 
-def _variable_gradient(variable, gradients: dict):
-    """A variable's gradient from `{key: gradient}`: a stacked variable's rows stacked."""
+def _variable_gradient(variable, gradients: dict, stack_gradients):
+    """A variable's gradient: a stacked variable's from `stack_gradients`, else from
+    `{variable.ref(): gradient}`."""
     stack = stacked_variables.stack_of(variable)
     if stack is not None:
-        return stack.gradient(gradients)
+        return stack_gradients.gradient(stack)
     gradient = gradients.get(variable.ref())
     return None if gradient is None else tf.convert_to_tensor(gradient)

@@ -62,53 +62,86 @@ class LayerFunctions:
         check = None if self._inline else data_init.check_initialized(data_dependent_layers)
         self.checks = [] if check is None else [check]
 
-    def inverse_and_log_det(self, layer, x: tf.Tensor, **kwargs) -> tuple[tf.Tensor, tf.Tensor]:
-        """`joint_log_det.inverse_and_log_det(layer, x, **kwargs)` (x→z, outside TFP's cache)."""
-        return self._layer_pass(joint_log_det.inverse_and_log_det, layer, x, kwargs)
+    def inverse_and_log_det(
+        self, layer, x: tf.Tensor, log_det: tf.Tensor, **kwargs
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """`joint_log_det.inverse_and_log_det(layer, x, **kwargs)` (x→z, outside TFP's cache),
+        its log-det added to the running `log_det` (inside the call: no op per layer outside)."""
+        return self._layer_pass(joint_log_det.inverse_and_log_det, layer, x, log_det, kwargs)
 
-    def forward_and_log_det(self, layer, z: tf.Tensor, **kwargs) -> tuple[tf.Tensor, tf.Tensor]:
-        """`joint_log_det.forward_and_log_det(layer, z, **kwargs)` (z→x, outside TFP's cache)."""
-        return self._layer_pass(joint_log_det.forward_and_log_det, layer, z, kwargs)
+    def forward_and_log_det(
+        self, layer, z: tf.Tensor, log_det: tf.Tensor, **kwargs
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """`joint_log_det.forward_and_log_det(layer, z, **kwargs)` (z→x, outside TFP's cache),
+        its log-det added to the running `log_det`."""
+        return self._layer_pass(joint_log_det.forward_and_log_det, layer, z, log_det, kwargs)
 
-    def _layer_pass(self, layer_pass, layer, h: tf.Tensor, kwargs: dict):
-        """`layer_pass(layer, h, **kwargs)`, inline or through the layer's shared function."""
+    def _layer_pass(self, layer_pass, layer, h: tf.Tensor, log_det: tf.Tensor, kwargs: dict):
+        """`summing(layer_pass)(layer, h, log_det, **kwargs)`, inline or through the layer's
+        shared function."""
+        layer_pass = joint_log_det.summing(layer_pass)
         if self._inline or kwargs.get("training"):
-            return layer_pass(layer, h, **kwargs)
+            return layer_pass(layer, h, log_det, **kwargs)
         constants, tensors = _split_kwargs(kwargs)
 
-        def body(variables, h, tensors):
+        def body(variables, h, log_det, tensors):
             del variables  # the layer reads them; the call binds them to this call's arguments
-            return layer_pass(layer, h, **constants, **tensors)
+            return layer_pass(layer, h, log_det, **constants, **tensors)
 
-        return self._call(body, layer, h, tensors)
+        return self._call(body, layer, h, log_det, tensors)
 
     def inverse_gradient_from_output(
-        self, layer, z: tf.Tensor, output_gradient: tf.Tensor, log_det_gradient: tf.Tensor, **kwargs
+        self,
+        layer,
+        z: tf.Tensor,
+        output_gradient: tf.Tensor,
+        log_det_gradient: tf.Tensor,
+        stack_gradients: stacked_variables.StackGradients,
+        **kwargs,
     ):
         """`joint_log_det.inverse_gradient_from_output(layer, ...)`: the rebuilt input x (z→x),
-        its gradient, and `{key: gradient}` of the layer's trainable parameters
-        (`stacked_variables.parameter_keys`)."""
+        its gradient, and `{variable.ref(): gradient}` of the layer's own trainable variables.
+        The gradients of the rows of the stacked variables it reads go to `stack_gradients`,
+        written inside the layer's function where it has one."""
+        own = [v.ref() for v in stacked_variables.own_variables(layer) if v.trainable]
+        trainable_slices = [s for s in stacked_variables.slices(layer) if s.trainable]
         if self._inline or kwargs.get("training"):
-            return joint_log_det.inverse_gradient_from_output(
+            # The rebuild waits for the gradient from the layer above: left unordered, the graph
+            # executor would run every rebuild first and hold all the activations at once. (A
+            # call waits for all its arguments, `output_gradient` among them.)
+            with tf.control_dependencies([output_gradient]):
+                z = tf.identity(z)
+            x, x_gradient, gradients = joint_log_det.inverse_gradient_from_output(
                 layer, z, output_gradient, log_det_gradient, **kwargs
             )
+            for stack_slice in trainable_slices:
+                stack_gradients.write(stack_slice, gradients.get(stack_slice), output_gradient)
+            return x, x_gradient, {key: gradients.get(key) for key in own}
         constants, tensors = _split_kwargs(kwargs)
 
-        def body(variables, z, output_gradient, log_det_gradient, tensors):
+        def body(variables, z, output_gradient, log_det_gradient, buffers, index, tensors):
             del variables
             x, x_gradient, gradients = joint_log_det.inverse_gradient_from_output(
                 layer, z, output_gradient, log_det_gradient, **constants, **tensors
             )
-            return (
-                x,
-                x_gradient,
-                [gradients.get(k) for k in stacked_variables.parameter_keys(layer)],
-            )
+            rows = [gradients.get(s) for s in trainable_slices]
+            if buffers:
+                (index,) = index
+                rows = stacked_variables.write_rows(buffers, index, rows)
+            return x, x_gradient, [gradients.get(key) for key in own], rows
 
-        x, x_gradient, gradients = self._call(
-            body, layer, z, output_gradient, log_det_gradient, tensors
+        in_place = stack_gradients.in_place and trainable_slices
+        buffers = stack_gradients.buffers(trainable_slices, output_gradient) if in_place else []
+        index = [stack_gradients.index(trainable_slices)] if in_place else []
+        x, x_gradient, own_gradients, rows = self._call(
+            body, layer, z, output_gradient, log_det_gradient, buffers, index, tensors
         )
-        return x, x_gradient, dict(zip(stacked_variables.parameter_keys(layer), gradients))
+        if in_place:
+            stack_gradients.written(trainable_slices, rows)
+        else:
+            for stack_slice, row in zip(trainable_slices, rows):
+                stack_gradients.write(stack_slice, row, output_gradient)
+        return x, x_gradient, dict(zip(own, own_gradients))
 
     def _call(self, body, layer, *arguments):
         """`body(variables, *arguments)` through the shared function of its trace. The layer's

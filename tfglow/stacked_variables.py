@@ -29,6 +29,8 @@ import threading
 
 import tensorflow as tf
 
+from tfglow import xla
+
 
 class Stack(tf.Module):
     """The stacked variable of one kind, `[K, *shape]`, and what its slices were created with."""
@@ -59,17 +61,6 @@ class Stack(tf.Module):
         )
         self.variable._tfglow_stack = self  # what `stack_of` reads
         self.initial_values = []
-
-    def gradient(self, row_gradients: dict) -> tf.Tensor:
-        """The stacked variable's gradient from `{slice: gradient}` of its rows (zero if absent)."""
-        return tf.stack(
-            [
-                tf.zeros(self.shape, self.dtype)
-                if row_gradients.get(s) is None
-                else row_gradients[s]
-                for s in self.slices
-            ]
-        )
 
 
 class StackSlice(tf.Module):
@@ -322,6 +313,91 @@ def binding(rows: dict):
         yield
     finally:
         _READING.bound = previous
+
+
+class StackGradients:
+    """The stacks' gradients that a backward pass computes row by row, one per stack.
+
+    Stacking a level's row gradients (`tf.stack`) would hold every row until the last one exists
+    and then copy them all: a second copy of the level's gradient at the peak of a reversible
+    step. Here each stack's gradient is one `[K, ...]` buffer, zero-filled when its first row
+    arrives, and each row is written into it as soon as it exists (`write_rows`), then freed. A
+    shared layer function writes its rows itself (`buffers` in, `written` out), so the writes
+    add no node per row to the caller's graph. Under XLA, which compiles no in-place write and
+    plans its own buffers, the rows are kept and stacked.
+    """
+
+    def __init__(self):
+        self.in_place = not xla.compiling()
+        self._buffers: dict[Stack, tf.Tensor] = {}
+        self._rows: dict[Stack, dict[int, tf.Tensor]] = {}
+        self._indices: dict[int, tf.Tensor] = {}
+
+    def buffers(self, slices_: list[StackSlice], after: tf.Tensor) -> list[tf.Tensor]:
+        """The current buffer of each slice's stack; a stack's first is created after `after`
+        (the gradient reaching the layer), not at the start of the step."""
+        for stack_slice in slices_:
+            stack = stack_slice.stack
+            if stack not in self._buffers:
+                with tf.control_dependencies([after]):
+                    self._buffers[stack] = tf.raw_ops.Empty(
+                        shape=[len(stack.slices), *stack.shape], dtype=stack.dtype, init=True
+                    )
+        return [self._buffers[s.stack] for s in slices_]
+
+    def index(self, slices_: list[StackSlice]) -> tf.Tensor:
+        """The row the slices share (one step's), as an int32 `[1]`: one per row in the graph.
+
+        A `PlaceholderWithDefault`, not a constant: Grappler specialises a function for the
+        constant arguments of each call, which would give every step a body of its own.
+        """
+        (index,) = {s.index for s in slices_}
+        if index not in self._indices:
+            self._indices[index] = tf.raw_ops.PlaceholderWithDefault(
+                input=tf.constant([index], tf.int32), shape=[1]
+            )
+        return self._indices[index]
+
+    def written(self, slices_: list[StackSlice], buffers: list[tf.Tensor]) -> None:
+        """Takes the buffers a layer function returned with its rows written."""
+        for stack_slice, buffer in zip(slices_, buffers):
+            self._buffers[stack_slice.stack] = buffer
+
+    def write(self, stack_slice: StackSlice, row: tf.Tensor | None, after: tf.Tensor) -> None:
+        """Writes one row's gradient (`None`: zero) computed outside a layer function."""
+        if row is None:
+            return
+        if not self.in_place:
+            self._rows.setdefault(stack_slice.stack, {})[stack_slice.index] = row
+            return
+        buffers = self.buffers([stack_slice], after)
+        (self._buffers[stack_slice.stack],) = write_rows(buffers, self.index([stack_slice]), [row])
+
+    def gradient(self, stack: Stack) -> tf.Tensor:
+        """The stack's gradient: zero in every row no gradient was written to."""
+        if stack in self._buffers:
+            return self._buffers[stack]
+        rows = self._rows.get(stack, {})
+        zero = tf.zeros(stack.shape, stack.dtype)
+        return tf.stack([rows.get(k, zero) for k in range(len(stack.slices))])
+
+
+def write_rows(buffers: list[tf.Tensor], index: tf.Tensor, rows: list) -> list[tf.Tensor]:
+    """Each buffer with row `index` (int32 `[1]`) set to its row (`None`: unchanged), written in
+    place, with a few ops per row: in a shared layer function, each op of its body is kept
+    several times over (traced, instantiated, optimised).
+
+    `InplaceUpdate` aliases its input: the caller must hold a buffer only to pass it here.
+    """
+    axis = tf.constant(0)
+    return [
+        buffer
+        if row is None
+        else tf.raw_ops.InplaceUpdate(
+            x=buffer, i=index, v=tf.expand_dims(tf.convert_to_tensor(row, buffer.dtype), axis)
+        )
+        for buffer, row in zip(buffers, rows)
+    ]
 
 
 def stack_of(variable) -> Stack | None:

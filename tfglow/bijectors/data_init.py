@@ -12,6 +12,8 @@ from typing import Callable
 
 import tensorflow as tf
 
+from tfglow import xla
+
 REPLICA_AGREED = dict(
     synchronization=tf.VariableSynchronization.ON_WRITE,
     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
@@ -81,6 +83,8 @@ def check_initialized(layers) -> tf.Operation | None:
     if not checked:
         return None
     flags = tf.stack([layer.initialized.value() for layer in checked])
+    if xla.compiling():  # which compiles no string op, and drops an `Assert`
+        return tf.debugging.Assert(tf.reduce_all(flags), [f"a layer {_NOT_INITIALISED}"])
     names = tf.constant([layer.name for layer in checked])
     return tf.debugging.Assert(
         tf.reduce_all(flags),

@@ -84,6 +84,17 @@ def forward_and_log_det(bijector, z: tf.Tensor, **kwargs) -> tuple[tf.Tensor, tf
     return x, _per_example(log_det, bijector.forward_min_event_ndims, z)
 
 
+def summing(layer_pass):
+    """`layer_pass(bijector, h, **kwargs) -> (h, log_det)` as a pass that adds the layer's
+    log-det to a running one: `(bijector, h, log_det, **kwargs) -> (h, log_det + layer's)`."""
+
+    def summed(bijector, h: tf.Tensor, log_det: tf.Tensor, **kwargs):
+        h, layer_log_det = layer_pass(bijector, h, **kwargs)
+        return h, log_det + layer_log_det
+
+    return summed
+
+
 def inverse_gradient_from_output(
     bijector, z: tf.Tensor, output_gradient: tf.Tensor, log_det_gradient: tf.Tensor, **kwargs
 ):
