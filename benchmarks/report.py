@@ -485,6 +485,36 @@ def _variable_cost_row(filename: str) -> list[str]:
     ]
 
 
+def _stack_gradient_ab_row() -> list[str]:
+    """The reversible process peak at K=4 and K=64 with a stack's gradient stacked at its
+    level's end (6ecbbe8) against its rows written as they come, two alternating rounds."""
+    what = "Peak RSS, reversible, a stack's gradient stacked at its level's end vs row by row"
+    names = {
+        (way, round_): f"memory_rows_ab_{way}_{round_}_avx2_2026-12-04.json"
+        for way in ("stacked", "written")
+        for round_ in (1, 2)
+    }
+    records = {key: _load(name) for key, name in names.items()}
+    if not all(records.values()):
+        return _missing_row(what, "python -m benchmarks.memory --depths 4,64 --modes reversible")
+
+    def peaks(way):
+        per_round = []
+        for round_ in (1, 2):
+            rows = {r["steps_per_level"]: r["peak_rss_mb"] for r in records[way, round_]["rows"]}
+            per_round.append(f"{rows[4]:,.0f} → {rows[64]:,.0f} MB ({rows[64] / rows[4]:.2f}×)")
+        return ", ".join(per_round)
+
+    return [
+        f"{what}, K=4 → K=64, mnist_cpu, b64, rounds 1, 2",
+        f"written: {peaks('written')}",
+        f"stacked at the end (6ecbbe8): {peaks('stacked')}",
+        "target K64 ÷ K4 ≤ 1.25×",
+        f"`{records['written', 1]['command'].replace('written_1', '{stacked,written}_{1,2}')}`",
+        _date(records["written", 2]),
+    ]
+
+
 def _kernel_cache_row() -> list[str]:
     """The reversible process peak with the eager kernel cache released (as the recipe does)
     against kept, per depth, from one alternating run."""
@@ -842,6 +872,8 @@ def table() -> str:
         _variable_cost_row("memory_variable_cost_avx2_2026-12-03.json"),
         *_memory_rows("memory_per_step_ab_avx2_2026-12-04.json"),
         *_memory_rows("memory_stacked_final_avx2_2026-12-04.json"),
+        *_memory_rows("memory_rows_written_final_avx2_2026-12-04.json"),
+        _stack_gradient_ab_row(),
         _drift_row(),
         _process_setting_row("allocator.json", "Training img/s by allocator", "glibc", "allocator"),
         _process_setting_row(
