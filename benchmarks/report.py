@@ -236,6 +236,9 @@ def _reversible_step_time_rows() -> list[list[str]]:
             ("train_throughput_mnist_reversible_avx2_2026-12-03.json", 8),
             ("train_throughput_mnist_reversible_static_batch_avx2_2026-12-03.json", 8),
             ("train_throughput_mnist_reversible_k32_static_batch_avx2_2026-12-03.json", 32),
+            ("train_throughput_mnist_reversible_stacked_avx2_2026-12-04.json", 8),
+            ("train_throughput_mnist_reversible_rows_written_avx2_2026-12-04.json", 8),
+            ("train_throughput_mnist_reversible_k32_rows_written_avx2_2026-12-04.json", 32),
         ]
     ]
 
