@@ -130,7 +130,7 @@ class LayerFunctions:
                 rows = stacked_variables.write_rows(buffers, index, rows)
             return x, x_gradient, [gradients.get(key) for key in own], rows
 
-        in_place = stack_gradients.in_place and trainable_slices
+        in_place = stack_gradients.in_place and bool(trainable_slices)
         buffers = stack_gradients.buffers(trainable_slices, output_gradient) if in_place else []
         index = [stack_gradients.index(trainable_slices)] if in_place else []
         x, x_gradient, own_gradients, rows = self._call(

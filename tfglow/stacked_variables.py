@@ -17,7 +17,9 @@ A slice read on its own reads the stack and slices its row (a view; the gradient
 is the stack's size, zero but for the row). Inside
 `reading(...)`, a pass unstacks each stack once, at its first read, and every slice of it reads
 its row of that one `Unpack` (a view, not a copy): one read per stack and pass instead of one per
-layer, and one gradient per stack, the rows' gradients stacked.
+layer, and one gradient per stack, the rows' gradients stacked. The reversible backward pass,
+which computes the rows' gradients one layer at a time, writes them into the stack's gradient as
+they come (`StackGradients`).
 """
 
 from __future__ import annotations
@@ -413,12 +415,6 @@ def slices(module: tf.Module) -> list[StackSlice]:
 def own_variables(module: tf.Module) -> list[tf.Variable]:
     """`module.variables` without the stacked variables its slices lead to."""
     return [v for v in module.variables if stack_of(v) is None]
-
-
-def parameter_keys(module: tf.Module) -> list:
-    """The keys of `trainable_parameters(module)`, without reading anything."""
-    own = [v.ref() for v in module.trainable_variables if stack_of(v) is None]
-    return own + [s for s in slices(module) if s.trainable]
 
 
 def trainable_parameters(module: tf.Module) -> tuple[list, list]:

@@ -105,7 +105,7 @@ def inverse_gradient_from_output(
     `log_det_gradient` (`[N]`). A layer with a cheaper way (a coupling rebuilds and recomputes
     from one network evaluation) defines its own `inverse_gradient_from_output`. Returns the
     rebuilt input, its gradient, and `{key: gradient}` of its trainable parameters (keyed as
-    `stacked_variables.parameter_keys` says).
+    `stacked_variables.trainable_parameters` keys them).
     """
     with stacked_variables.reading():  # one read of each stack, which the tape watches
         if hasattr(bijector, "inverse_gradient_from_output"):
