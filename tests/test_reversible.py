@@ -175,11 +175,11 @@ MEMORY_PROBE = """
 import json, sys
 import numpy as np, tensorflow as tf
 from tfglow import GlowConfig, GlowModel
-depth, reversible = int(sys.argv[1]), sys.argv[2] == "reversible"
-config = GlowConfig(image_shape=(16, 16, 1), num_levels=2, steps_per_level=depth,
-                    hidden_channels=32, reversible_gradients=reversible)
+config, batch = GlowConfig(**json.loads(sys.argv[1])), int(sys.argv[2])
 model = GlowModel(config)
-images = np.random.default_rng(0).integers(0, 256, size=(128, 16, 16, 1), dtype=np.uint8)
+images = np.random.default_rng(0).integers(
+    0, 256, size=(batch, *config.image_shape), dtype=np.uint8
+)
 model.initialize(images)
 
 @tf.function
@@ -192,14 +192,17 @@ step(images)
 tf.config.experimental.reset_memory_stats("CPU:0")
 held = tf.config.experimental.get_memory_info("CPU:0")["current"]
 step(images)
-print(json.dumps((tf.config.experimental.get_memory_info("CPU:0")["peak"] - held) / 2**20))
+peak = tf.config.experimental.get_memory_info("CPU:0")["peak"] - held
+size = sum(v.shape.num_elements() * v.dtype.size for v in model.trainable_variables)
+print(json.dumps([peak / 2**20, size / 2**20]))
 """
 
 
-def _step_memory_mb(runs: list[tuple[int, str]]) -> dict[tuple[int, str], float]:
-    """Peak memory one training step adds (TensorFlow's CPU allocator statistics) for each
-    `(depth, mode)`, each in a fresh process; the processes run side by side, since what they
-    measure is memory, not time."""
+def _step_memory_mb(runs: dict) -> dict:
+    """`{key: (peak, gradient size)}` in MB for `{key: (GlowConfig kwargs, batch)}`: the peak
+    memory one gradient step adds (TensorFlow's CPU allocator statistics) and the size of its
+    gradient, each in a fresh process; the processes run side by side, since what they measure
+    is memory, not time."""
     import json
     import os
     import subprocess
@@ -210,28 +213,43 @@ def _step_memory_mb(runs: list[tuple[int, str]]) -> dict[tuple[int, str], float]
         os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CPU_ALLOCATOR_USE_BFC="true", PYTHONPATH=repo
     )
     processes = {
-        run: subprocess.Popen(
-            [sys.executable, "-c", MEMORY_PROBE, str(run[0]), run[1]],
+        key: subprocess.Popen(
+            [sys.executable, "-c", MEMORY_PROBE, json.dumps(config), str(batch)],
             cwd=repo,
             env=environment,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for run in runs
+        for key, (config, batch) in runs.items()
     }
-    peaks = {}
-    for run, process in processes.items():
+    results = {}
+    for key, process in processes.items():
         stdout, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr[-3000:]
-        peaks[run] = json.loads(stdout.strip().splitlines()[-1])
-    return peaks
+        results[key] = tuple(json.loads(stdout.strip().splitlines()[-1]))
+    return results
 
 
 def test_reversible_step_memory_stays_flat_in_depth_where_standard_grows():
-    peaks = _step_memory_mb([(d, m) for d in (2, 16) for m in ("standard", "reversible")])
-    standard = {depth: peaks[depth, "standard"] for depth in (2, 16)}
-    reversible = {depth: peaks[depth, "reversible"] for depth in (2, 16)}
+    peaks = _step_memory_mb(
+        {
+            (depth, mode): (
+                dict(
+                    image_shape=(16, 16, 1),
+                    num_levels=2,
+                    steps_per_level=depth,
+                    hidden_channels=32,
+                    reversible_gradients=mode == "reversible",
+                ),
+                128,
+            )
+            for depth in (2, 16)
+            for mode in ("standard", "reversible")
+        }
+    )
+    standard = {depth: peaks[depth, "standard"][0] for depth in (2, 16)}
+    reversible = {depth: peaks[depth, "reversible"][0] for depth in (2, 16)}
     # Standard backprop keeps every layer's activations: 8x the layers, several times the memory.
     assert standard[16] > 4 * standard[2], standard
     # Reversible: one layer's activations at a time, plus gradients that grow with the weights.
@@ -264,56 +282,19 @@ def test_a_loss_of_one_output_alone_gets_the_standard_gradients(part):
             assert _relative_difference(want, got) < 1e-9
 
 
-GRADIENT_PROBE = """
-import json
-import numpy as np, tensorflow as tf
-from tfglow import GlowConfig, GlowModel
-# One level of wide steps on tiny images: the gradient is all weights, the activations ~nothing.
-config = GlowConfig(image_shape=(4, 4, 2), num_levels=1, steps_per_level=16,
-                    hidden_channels=256, reversible_gradients=True)
-model = GlowModel(config)
-images = np.random.default_rng(0).integers(0, 256, size=(4, 4, 4, 2), dtype=np.uint8)
-model.initialize(images)
-
-@tf.function
-def step(x):
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(model.bits_per_dim_and_latents(x, dequantize=True)[0])
-    return tape.gradient(loss, model.trainable_variables)
-
-step(images)
-tf.config.experimental.reset_memory_stats("CPU:0")
-held = tf.config.experimental.get_memory_info("CPU:0")["current"]
-step(images)
-peak = tf.config.experimental.get_memory_info("CPU:0")["peak"] - held
-size = sum(v.shape.num_elements() * v.dtype.size for v in model.trainable_variables)
-print(json.dumps([peak, size]))
-"""
-
-
 def test_a_stacks_gradient_rows_are_written_as_they_come_not_held_twice():
     """Stacking a level's row gradients at the end would hold them all and then a copy: about
     twice the gradient at the peak. Each row is written into its stack's gradient as it comes."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    environment = dict(
-        os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CPU_ALLOCATOR_USE_BFC="true", PYTHONPATH=repo
+    # One level of wide steps on tiny images: the gradient is all weights, the activations ~nothing.
+    config = dict(
+        image_shape=(4, 4, 2),
+        num_levels=1,
+        steps_per_level=16,
+        hidden_channels=256,
+        reversible_gradients=True,
     )
-    process = subprocess.run(
-        [sys.executable, "-c", GRADIENT_PROBE],
-        cwd=repo,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert process.returncode == 0, process.stderr[-3000:]
-    peak, size = json.loads(process.stdout.strip().splitlines()[-1])
-    assert size > 4 * 2**20, size  # the weights dominate what the step holds
+    ((peak, size),) = _step_memory_mb({"one level": (config, 4)}).values()
+    assert size > 4, size  # MB: the weights dominate what the step holds
     assert peak < 1.4 * size, (peak, size)
 
 
